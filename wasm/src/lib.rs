@@ -1,0 +1,1 @@
+//! peerhost browser driver.
