@@ -4,15 +4,25 @@
 //! browser client, the native seeder, the simulator) feed events and bytes
 //! in and poll actions out. Time and random seeds are parameters.
 //!
+//! - [`client`]: one visitor or seeder — the only type drivers talk to; its
+//!   doc describes the driver loop.
 //! - [`manifest`]: the site's signed table of contents and the guard that
 //!   refuses rollbacks.
 //! - [`piece`]: piece arithmetic and SHA-256 verification.
 //! - [`wire`]: the `peerhost/1` data-channel protocol (its doc is the spec).
-//! - [`codec`]: the bounds-checked reader all decoders use.
-//! - [`time`]: driver-supplied clocks.
+//! - [`signal`]: the WebTorrent tracker dialect spoken with the tracker.
+//! - [`scheduler`]: what to fetch from whom, deadlines, origin fallback.
+//! - [`upload`]: the visitor's upload budget.
+//! - [`codec`], [`rng`], [`time`]: bounds-checked decoding, seeded
+//!   randomness, driver-supplied clocks.
 
+pub mod client;
 pub mod codec;
 pub mod manifest;
 pub mod piece;
+pub mod rng;
+pub mod scheduler;
+pub mod signal;
 pub mod time;
+pub mod upload;
 pub mod wire;

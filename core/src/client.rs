@@ -1,0 +1,1720 @@
+//! One visitor (or seeder): the only type drivers talk to.
+//!
+//! [`Client`] composes the manifest guard, the piece store, the peers, the
+//! scheduler, the upload budget and the tracker conversation into one state
+//! machine. It never waits and never reads a clock.
+//!
+//! # The driver loop
+//! Every driver (browser, native seeder, simulator, tests) runs the same
+//! loop:
+//!
+//! ```text
+//! loop {
+//!     feed one input:   handle_manifest / handle_tracker / handle_tracker_connected
+//!                       handle_local_sdp / handle_peer_open / handle_peer_closed
+//!                       handle_peer_frame / handle_origin / want / handle_timeout
+//!     drain outputs:    while let Some(o) = client.poll_output() { perform o }
+//!     sleep until:      client.poll_timeout() or the next input, whichever first;
+//!                       on the deadline call handle_timeout(now)
+//! }
+//! ```
+//!
+//! Outputs ask the driver to act: send a tracker message, create a WebRTC
+//! offer or answer (SDP creation is asynchronous everywhere, so the core asks
+//! and is told the result through [`Client::handle_local_sdp`]), send bytes
+//! on a data channel, close a connection, fetch a byte range from the origin,
+//! hand an asset to the page. Who connects to whom is the core's decision.
+//!
+//! # Trust
+//! Every piece, from a peer or the origin, is checked against the signed
+//! manifest before it is stored, delivered or served onward. A peer that
+//! sends a bad piece, a piece it was not asked for, a malformed frame or an
+//! invalid manifest is closed and reported ([`Event::PeerBanned`]) and its
+//! tracker id is never connected again.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::Range;
+use std::time::Duration;
+
+use crate::manifest::{
+    Accepted, ManifestError, ManifestGuard, SignedManifest, SiteKey, VerifiedManifest,
+};
+use crate::piece::{Bitfield, Digest, PieceIndex, PieceMap};
+use crate::rng::Rng;
+use crate::scheduler::{Action, ConnId, RequestId, Scheduler, SchedulerConfig};
+use crate::signal::{
+    Announce, AnnounceEvent, AnswerMsg, ClientMessage, InfoHash, Offer, OfferId, PeerId,
+    RelayedAnswer, RelayedOffer, Sdp, ServerMessage, swarm_id,
+};
+use crate::time::{Instant, UnixTime};
+use crate::upload::{Allowance, UploadBudget, UploadLimits};
+use crate::wire::{
+    Frame, FrameError, MAX_MANIFEST_LEN, MAX_REQUESTS_IN_FLIGHT, manifest_offer_frames,
+};
+
+/// Everything a client can be tuned by. Defaults suit a browser visitor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Piece selection and deadlines.
+    pub scheduler: SchedulerConfig,
+    /// Most peer connections, including ones being set up.
+    pub max_peers: usize,
+    /// Offers sent with one announce (WebTorrent sends up to 5).
+    pub offers_per_announce: usize,
+    /// Regular re-announce interval when the tracker names none.
+    pub announce_interval: Duration,
+    /// Shortest gap between two announces (re-announce after losing peers).
+    pub min_announce_gap: Duration,
+    /// How long an unanswered offer's connection is kept.
+    pub offer_timeout: Duration,
+    /// From answer to open data channel and handshake.
+    pub connect_timeout: Duration,
+    /// What this client uploads at most.
+    pub upload: UploadLimits,
+    /// Never upload (Save-Data, metered connection, opt-out).
+    pub leech_only: bool,
+    /// Tries per piece at the origin before the asset fails.
+    pub origin_attempts: u32,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            scheduler: SchedulerConfig::default(),
+            max_peers: 8,
+            offers_per_announce: 5,
+            announce_interval: Duration::from_secs(120),
+            min_announce_gap: Duration::from_secs(5),
+            offer_timeout: Duration::from_secs(50),
+            connect_timeout: Duration::from_secs(20),
+            upload: UploadLimits::default(),
+            leech_only: false,
+            origin_attempts: 3,
+        }
+    }
+}
+
+/// A page's request for one asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ticket(pub u64);
+
+/// Why [`Client::want`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WantError {
+    /// No manifest has been accepted yet.
+    #[error("no manifest yet")]
+    NoManifest,
+    /// The path is not a listed asset: it is never fetched through peerhost.
+    #[error("{0} is not listed in the manifest")]
+    NotListed(String),
+}
+
+/// Why an asset could not be delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AssetError {
+    /// The origin failed or served bytes that do not match the manifest,
+    /// and no peer had the pieces.
+    #[error("{path}: origin failed ({reason}) and no peer had the data")]
+    Unavailable {
+        /// The asset.
+        path: String,
+        /// The last origin failure.
+        reason: String,
+    },
+    /// A newer manifest no longer lists the asset.
+    #[error("{0} is not listed in the current manifest")]
+    NoLongerListed(String),
+}
+
+/// What a driver reports about an origin fetch that did not produce bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct OriginError(pub String);
+
+/// Where a manifest came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestSource {
+    /// Fetched from the site's origin.
+    Origin,
+    /// Pushed by the tracker.
+    Tracker,
+    /// Passed on by a peer.
+    Peer(ConnId),
+    /// Restored from the client's own storage.
+    Storage,
+}
+
+/// Why a peer was dropped for misbehaving.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Misbehaviour {
+    /// Sent bytes that fail the manifest's hash.
+    #[error("piece {0} failed verification")]
+    BadPiece(PieceIndex),
+    /// Sent a piece nobody asked it for.
+    #[error("unrequested piece {0}")]
+    UnrequestedPiece(PieceIndex),
+    /// Sent bytes that are not a frame.
+    #[error("malformed frame: {0}")]
+    MalformedFrame(FrameError),
+    /// Broke the conversation (no handshake first, wrong bitfield, piece
+    /// index out of range, manifest chunks out of order).
+    #[error("protocol violation: {0}")]
+    Protocol(&'static str),
+    /// Offered a manifest that fails verification.
+    #[error("invalid manifest: {0}")]
+    BadManifest(ManifestError),
+}
+
+/// Why the client closes a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The peer misbehaved (also reported as [`Event::PeerBanned`]).
+    Misbehaved(Misbehaviour),
+    /// Another site's peer.
+    WrongSite,
+    /// Offer never answered, channel never opened, or no handshake in time.
+    Timeout,
+    /// It kept letting requests time out.
+    Unresponsive,
+    /// Already connected to that peer through another connection.
+    Duplicate,
+    /// The tracker connection went away before this one was set up.
+    TrackerLost,
+}
+
+/// Something the driver may want to show or log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A manifest became current.
+    ManifestAccepted {
+        /// Its version.
+        version: u64,
+        /// Where it came from.
+        source: ManifestSource,
+    },
+    /// A manifest was refused.
+    ManifestRefused {
+        /// Where it came from.
+        source: ManifestSource,
+        /// Why.
+        error: ManifestError,
+    },
+    /// A data channel finished its handshake.
+    PeerConnected {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// A misbehaving peer was dropped; report it.
+    PeerBanned {
+        /// The connection.
+        conn: ConnId,
+        /// Its tracker id, if known.
+        peer: Option<PeerId>,
+        /// What it did.
+        reason: Misbehaviour,
+    },
+}
+
+/// An action for the driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send this message to the tracker.
+    Tracker(ClientMessage),
+    /// Create a peer connection with a data channel labelled
+    /// [`crate::wire::CHANNEL_LABEL`] and an offer; report it with
+    /// [`Client::handle_local_sdp`].
+    CreateOffer {
+        /// The new connection.
+        conn: ConnId,
+    },
+    /// Create a peer connection from a remote offer and an answer to it;
+    /// report the answer with [`Client::handle_local_sdp`].
+    AcceptOffer {
+        /// The new connection.
+        conn: ConnId,
+        /// The remote offer.
+        offer: Sdp,
+    },
+    /// Apply the remote answer to the connection we offered.
+    ApplyAnswer {
+        /// The connection.
+        conn: ConnId,
+        /// The remote answer.
+        answer: Sdp,
+    },
+    /// Send one frame on the data channel.
+    SendPeer {
+        /// The connection.
+        conn: ConnId,
+        /// An encoded [`Frame`].
+        bytes: Vec<u8>,
+    },
+    /// Close and forget the connection.
+    ClosePeer {
+        /// The connection.
+        conn: ConnId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// Fetch `range` (byte offsets, end exclusive) of `path` from the
+    /// origin, without credentials, and report with [`Client::handle_origin`].
+    FetchOrigin {
+        /// Id to answer with.
+        request: RequestId,
+        /// Asset path.
+        path: String,
+        /// Byte range within the asset.
+        range: Range<u64>,
+    },
+    /// The verified asset for a ticket.
+    Deliver {
+        /// The page's ticket.
+        ticket: Ticket,
+        /// Asset path.
+        path: String,
+        /// Its content type.
+        content_type: String,
+        /// Every byte, verified.
+        body: Vec<u8>,
+    },
+    /// The asset for a ticket cannot be had.
+    Failed {
+        /// The page's ticket.
+        ticket: Ticket,
+        /// Why.
+        error: AssetError,
+    },
+    /// Something to show or log.
+    Event(Event),
+}
+
+/// Running figures of one client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Verified bytes received from peers.
+    pub bytes_from_peers: u64,
+    /// Verified bytes received from the origin.
+    pub bytes_from_origin: u64,
+    /// Bytes of pieces sent to peers.
+    pub bytes_uploaded: u64,
+    /// Pieces that failed verification (from peers or the origin).
+    pub pieces_rejected: u64,
+    /// Peers dropped for misbehaving.
+    pub peers_banned: u64,
+    /// Requests we timed out on.
+    pub request_timeouts: u64,
+    /// Per asset path: (bytes from peers, bytes from origin).
+    pub per_asset: BTreeMap<String, (u64, u64)>,
+}
+
+/// How a connection is being set up, or that it is up.
+#[derive(Debug, Clone)]
+enum Phase {
+    /// We asked the driver for an offer.
+    MakingOffer,
+    /// Our offer is at the tracker, waiting for an answer.
+    Offered { offer_id: OfferId, expires: Instant },
+    /// We asked the driver to answer a remote offer.
+    MakingAnswer {
+        remote: PeerId,
+        offer_id: OfferId,
+        info_hash: InfoHash,
+    },
+    /// SDP exchanged; waiting for the channel to open.
+    Connecting { deadline: Instant },
+    /// Channel open; our handshake sent, theirs awaited.
+    AwaitingHandshake { deadline: Instant },
+    /// Handshaken.
+    Active { version: u64 },
+}
+
+#[derive(Debug)]
+struct Peer {
+    remote: Option<PeerId>,
+    phase: Phase,
+    /// Pieces we cancelled: a late copy is ignored, not a violation.
+    cancelled: BTreeSet<PieceIndex>,
+    /// Their requests, queued until the upload budget allows.
+    uploads: VecDeque<PieceIndex>,
+    /// A newer manifest they are sending us: version, total length, bytes.
+    manifest_in: Option<(u64, u32, Vec<u8>)>,
+    /// What they hold of their own version (kept when it differs from ours,
+    /// so that switching to it needs no new handshake from them).
+    their_have: Option<Bitfield>,
+}
+
+impl Peer {
+    fn new(remote: Option<PeerId>, phase: Phase) -> Peer {
+        Peer {
+            remote,
+            phase,
+            cancelled: BTreeSet::new(),
+            uploads: VecDeque::new(),
+            manifest_in: None,
+            their_have: None,
+        }
+    }
+    fn is_open(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::AwaitingHandshake { .. } | Phase::Active { .. }
+        )
+    }
+}
+
+/// The pieces of the current manifest version.
+#[derive(Debug)]
+struct Site {
+    manifest: VerifiedManifest,
+    map: PieceMap,
+    store: Vec<Option<Box<[u8]>>>,
+    scheduler: Scheduler,
+    info_hash: InfoHash,
+    origin_attempts: BTreeMap<PieceIndex, u32>,
+    origin_requests: BTreeMap<RequestId, Range<PieceIndex>>,
+}
+
+impl Site {
+    fn version(&self) -> u64 {
+        self.manifest.version()
+    }
+    fn have(&self) -> &Bitfield {
+        self.scheduler.done()
+    }
+}
+
+/// An announce waiting for the offers the driver is still creating.
+#[derive(Debug)]
+struct AnnounceDraft {
+    waiting: BTreeSet<ConnId>,
+    offers: Vec<Offer>,
+    deadline: Instant,
+}
+
+#[derive(Debug, Default)]
+struct TrackerLink {
+    connected: bool,
+    /// The driver reported the tracker unreachable (or has none).
+    unavailable: bool,
+    /// The swarm we announced to and have not left.
+    joined: Option<InfoHash>,
+    next_announce: Option<Instant>,
+    last_announce: Option<Instant>,
+    interval: Option<Duration>,
+    draft: Option<AnnounceDraft>,
+    offers: BTreeMap<OfferId, ConnId>,
+    /// Offers in the last announce, and answers to them so far.
+    offers_sent: u64,
+    answers: u64,
+    /// Answers to expect: our offers, or fewer if the swarm is smaller.
+    expected_answers: Option<u64>,
+}
+
+/// One visitor or seeder of one site. See the module doc for the loop.
+#[derive(Debug)]
+pub struct Client {
+    config: ClientConfig,
+    guard: ManifestGuard,
+    rng: Rng,
+    peer_id: PeerId,
+    site: Option<Site>,
+    peers: BTreeMap<ConnId, Peer>,
+    banned: BTreeSet<PeerId>,
+    tickets: BTreeMap<Ticket, (String, u32)>,
+    tracker: TrackerLink,
+    upload: UploadBudget,
+    upload_wake: Option<Instant>,
+    outputs: VecDeque<Output>,
+    stats: Stats,
+    next_conn: u64,
+    next_ticket: u64,
+    next_request: u64,
+    wall_offset: Option<(Instant, UnixTime)>,
+}
+
+/// Prefix of our tracker peer ids (Azureus style, as WebTorrent clients do).
+pub const PEER_ID_PREFIX: &[u8; 8] = b"-PH0001-";
+
+impl Client {
+    /// A client for the site `site_key` that refuses manifests below
+    /// `floor_version` (persisted from an earlier visit; 0 if none). All its
+    /// random choices follow from `seed`.
+    pub fn new(
+        config: ClientConfig,
+        site_key: SiteKey,
+        floor_version: u64,
+        seed: u64,
+        now: Instant,
+    ) -> Client {
+        let mut rng = Rng::new(seed);
+        let mut id = [0u8; 20];
+        id[..8].copy_from_slice(PEER_ID_PREFIX);
+        id[8..].copy_from_slice(&rng.alphanumeric::<12>());
+        Client {
+            upload: UploadBudget::new(config.upload.clone(), now),
+            config,
+            guard: ManifestGuard::with_floor(site_key, floor_version),
+            rng,
+            peer_id: PeerId(id),
+            site: None,
+            peers: BTreeMap::new(),
+            banned: BTreeSet::new(),
+            tickets: BTreeMap::new(),
+            tracker: TrackerLink::default(),
+            upload_wake: None,
+            outputs: VecDeque::new(),
+            stats: Stats::default(),
+            next_conn: 0,
+            next_ticket: 0,
+            next_request: 0,
+            wall_offset: None,
+        }
+    }
+
+    /// Our tracker peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The current verified manifest.
+    pub fn manifest(&self) -> Option<&VerifiedManifest> {
+        self.site.as_ref().map(|s| &s.manifest)
+    }
+
+    /// The highest manifest version accepted, to persist across visits.
+    pub fn version_floor(&self) -> u64 {
+        self.guard.floor()
+    }
+
+    /// Running figures.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Connections whose handshake completed.
+    pub fn active_peers(&self) -> usize {
+        self.peers
+            .values()
+            .filter(|p| matches!(p.phase, Phase::Active { .. }))
+            .count()
+    }
+
+    /// Whether every piece of the current manifest is held and verified.
+    pub fn is_complete(&self) -> bool {
+        self.site.as_ref().is_some_and(|s| s.have().is_full())
+    }
+
+    /// The verified bytes of a whole asset, if every piece is held.
+    pub fn asset_bytes(&self, path: &str) -> Option<Vec<u8>> {
+        let site = self.site.as_ref()?;
+        let (i, _) = site.manifest.manifest().asset(path)?;
+        assemble(site, i as u32)
+    }
+
+    /// Next output for the driver, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When to call [`Client::handle_timeout`] next, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t: Vec<Instant> = Vec::new();
+        if let Some(s) = &self.site {
+            t.extend(s.scheduler.next_deadline());
+        }
+        t.extend(self.tracker.next_announce);
+        t.extend(self.tracker.draft.as_ref().map(|d| d.deadline));
+        t.extend(self.upload_wake);
+        for p in self.peers.values() {
+            match p.phase {
+                Phase::Offered { expires, .. } => t.push(expires),
+                Phase::Connecting { deadline } | Phase::AwaitingHandshake { deadline } => {
+                    t.push(deadline)
+                }
+                _ => {}
+            }
+        }
+        t.into_iter().min()
+    }
+
+    // ----------------------------------------------------------------- inputs
+
+    /// A signed manifest arrived (from the origin, the tracker, storage).
+    /// `wall` is the wall clock, for the validity window.
+    pub fn handle_manifest(
+        &mut self,
+        now: Instant,
+        wall: UnixTime,
+        signed: &SignedManifest,
+        source: ManifestSource,
+    ) -> Result<Accepted, ManifestError> {
+        self.wall_offset = Some((now, wall));
+        let result = self.guard.accept(signed, wall);
+        match &result {
+            Ok(Accepted::Newer { .. }) => {
+                let verified = self.guard.current().expect("just accepted").clone();
+                self.outputs
+                    .push_back(Output::Event(Event::ManifestAccepted {
+                        version: verified.version(),
+                        source,
+                    }));
+                self.switch_site(now, verified);
+            }
+            Ok(Accepted::Unchanged) => {}
+            Err(error) => {
+                self.outputs
+                    .push_back(Output::Event(Event::ManifestRefused {
+                        source,
+                        error: error.clone(),
+                    }));
+            }
+        }
+        self.drive(now);
+        result
+    }
+
+    /// Offers the client verified bytes of a whole asset it already holds
+    /// (a seeder's files, the browser's cache). Pieces that fail their hash
+    /// are ignored; returns how many pieces were taken.
+    pub fn add_asset(&mut self, now: Instant, path: &str, bytes: &[u8]) -> usize {
+        let Some(site) = &self.site else { return 0 };
+        let Some((ai, _)) = site.manifest.manifest().asset(path) else {
+            return 0;
+        };
+        let mut taken = 0;
+        for piece in site.map.asset_pieces(ai as u32) {
+            let p = *self
+                .site
+                .as_ref()
+                .expect("site")
+                .map
+                .get(piece)
+                .expect("piece in map");
+            let start = p.offset as usize;
+            let Some(data) = bytes.get(start..start + p.len as usize) else {
+                continue;
+            };
+            if self
+                .site
+                .as_ref()
+                .expect("site")
+                .map
+                .verify(piece, data)
+                .is_ok()
+                && self.store_piece(now, piece, data, None)
+            {
+                taken += 1;
+            }
+        }
+        self.drive(now);
+        taken
+    }
+
+    /// The page wants the asset at `path`. The answer comes as
+    /// [`Output::Deliver`] or [`Output::Failed`] with the returned ticket.
+    pub fn want(&mut self, now: Instant, path: &str) -> Result<Ticket, WantError> {
+        let site = self.site.as_mut().ok_or(WantError::NoManifest)?;
+        let (ai, _) = site
+            .manifest
+            .manifest()
+            .asset(path)
+            .ok_or_else(|| WantError::NotListed(path.to_owned()))?;
+        let ticket = Ticket(self.next_ticket);
+        self.next_ticket += 1;
+        self.tickets.insert(ticket, (path.to_owned(), ai as u32));
+        for piece in site.map.asset_pieces(ai as u32) {
+            site.scheduler.want(piece, ticket.0, now);
+        }
+        self.deliver_ready();
+        self.drive(now);
+        Ok(ticket)
+    }
+
+    /// The tracker connection is up.
+    pub fn handle_tracker_connected(&mut self, now: Instant) {
+        self.tracker.connected = true;
+        self.tracker.unavailable = false;
+        self.tracker.joined = None;
+        self.outputs
+            .push_back(Output::Tracker(ClientMessage::SubscribeManifest {
+                site_key: *self.guard.site_key(),
+                have_version: self.guard.floor(),
+            }));
+        if self.site.is_some() {
+            self.tracker.next_announce = Some(now);
+        }
+        self.drive(now);
+    }
+
+    /// The tracker connection failed or closed — or the driver has no
+    /// tracker at all (call this once at start then). Connections already
+    /// set up stay; ones waiting on signalling are closed; pieces no
+    /// connected peer has go to the origin without waiting for discovery.
+    pub fn handle_tracker_closed(&mut self, now: Instant) {
+        self.tracker.connected = false;
+        self.tracker.unavailable = true;
+        self.tracker.joined = None;
+        self.tracker.next_announce = None;
+        self.tracker.draft = None;
+        self.tracker.offers.clear();
+        let waiting: Vec<ConnId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| {
+                matches!(
+                    p.phase,
+                    Phase::MakingOffer | Phase::Offered { .. } | Phase::MakingAnswer { .. }
+                )
+            })
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in waiting {
+            self.close(conn, CloseReason::TrackerLost);
+        }
+        if let Some(s) = &mut self.site {
+            s.scheduler.end_grace();
+        }
+        self.drive(now);
+    }
+
+    /// A message from the tracker.
+    pub fn handle_tracker(&mut self, now: Instant, msg: ServerMessage) {
+        match msg {
+            ServerMessage::AnnounceResponse {
+                info_hash,
+                interval,
+                complete,
+                incomplete,
+            } => {
+                if Some(info_hash) == self.tracker.joined {
+                    let interval = Duration::from_secs(interval.clamp(10, 3600));
+                    self.tracker.interval = Some(interval);
+                    self.tracker.next_announce = Some(now + interval);
+                    // The counts include us.
+                    let others = (complete + incomplete).saturating_sub(1);
+                    self.tracker.expected_answers = Some(self.tracker.offers_sent.min(others));
+                }
+            }
+            ServerMessage::Offer(offer) => self.on_remote_offer(now, offer),
+            ServerMessage::Answer(answer) => self.on_remote_answer(answer),
+            ServerMessage::ManifestPush { manifest, .. } => {
+                match SignedManifest::from_bytes(&manifest) {
+                    Ok(signed) => {
+                        let wall = self.wall_estimate(now);
+                        let _ = self.handle_manifest(now, wall, &signed, ManifestSource::Tracker);
+                    }
+                    Err(error) => self
+                        .outputs
+                        .push_back(Output::Event(Event::ManifestRefused {
+                            source: ManifestSource::Tracker,
+                            error,
+                        })),
+                }
+            }
+            ServerMessage::Error { .. }
+            | ServerMessage::ScrapeResponse { .. }
+            | ServerMessage::PublishResult { .. } => {}
+        }
+        self.drive(now);
+    }
+
+    /// Wall clock extrapolated from the last one the driver gave us.
+    fn wall_estimate(&self, now: Instant) -> UnixTime {
+        match self.wall_offset {
+            Some((at, wall)) => UnixTime(wall.0 + now.saturating_since(at).as_secs()),
+            None => UnixTime(0),
+        }
+    }
+
+    /// Tells the client the wall clock (call when it changes a lot, or
+    /// periodically; manifests from the tracker and peers are checked
+    /// against it).
+    pub fn set_wall_clock(&mut self, now: Instant, wall: UnixTime) {
+        self.wall_offset = Some((now, wall));
+    }
+
+    /// The driver finished creating the offer or answer it was asked for.
+    pub fn handle_local_sdp(&mut self, now: Instant, conn: ConnId, sdp: Sdp) {
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        match peer.phase.clone() {
+            Phase::MakingOffer => {
+                let offer_id = OfferId(self.rng.alphanumeric::<20>());
+                peer.phase = Phase::Offered {
+                    offer_id,
+                    expires: now + self.config.offer_timeout,
+                };
+                self.tracker.offers.insert(offer_id, conn);
+                if let Some(d) = &mut self.tracker.draft
+                    && d.waiting.remove(&conn)
+                {
+                    d.offers.push(Offer {
+                        offer_id,
+                        offer: sdp,
+                    });
+                }
+                self.maybe_send_announce(now, false);
+            }
+            Phase::MakingAnswer {
+                remote,
+                offer_id,
+                info_hash,
+            } => {
+                peer.phase = Phase::Connecting {
+                    deadline: now + self.config.connect_timeout,
+                };
+                self.outputs
+                    .push_back(Output::Tracker(ClientMessage::Answer(AnswerMsg {
+                        info_hash,
+                        peer_id: self.peer_id,
+                        to_peer_id: remote,
+                        offer_id,
+                        answer: sdp,
+                    })));
+            }
+            _ => {}
+        }
+        self.drive(now);
+    }
+
+    /// The driver could not create the SDP it was asked for.
+    pub fn handle_local_sdp_failed(&mut self, now: Instant, conn: ConnId) {
+        if let Some(d) = &mut self.tracker.draft {
+            d.waiting.remove(&conn);
+        }
+        self.forget(conn);
+        self.maybe_send_announce(now, false);
+        self.drive(now);
+    }
+
+    /// The data channel of `conn` opened.
+    pub fn handle_peer_open(&mut self, now: Instant, conn: ConnId) {
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        peer.phase = Phase::AwaitingHandshake {
+            deadline: now + self.config.connect_timeout,
+        };
+        if let Some(frame) = self.handshake_frame() {
+            self.send(conn, &frame);
+        }
+        self.drive(now);
+    }
+
+    /// The connection closed (remote close, ICE failure, channel error).
+    pub fn handle_peer_closed(&mut self, now: Instant, conn: ConnId) {
+        self.forget(conn);
+        self.reannounce_if_lonely(now);
+        self.drive(now);
+    }
+
+    /// One data-channel message from `conn`.
+    pub fn handle_peer_frame(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
+        if !self.peers.get(&conn).is_some_and(Peer::is_open) {
+            return;
+        }
+        match Frame::decode(bytes) {
+            Ok(frame) => {
+                if let Err(m) = self.on_frame(now, conn, frame) {
+                    self.ban(conn, m);
+                }
+            }
+            Err(e) => self.ban(conn, Misbehaviour::MalformedFrame(e)),
+        }
+        self.drive(now);
+    }
+
+    /// The origin answered the fetch `request` with the bytes of its range,
+    /// or failed.
+    pub fn handle_origin(
+        &mut self,
+        now: Instant,
+        request: RequestId,
+        result: Result<Vec<u8>, OriginError>,
+    ) {
+        let Some(site) = &mut self.site else { return };
+        let Some(pieces) = site.origin_requests.remove(&request) else {
+            return;
+        };
+        site.scheduler.origin_finished(request);
+        let reason = match result {
+            Ok(body) => {
+                let base = site.map.get(pieces.start).map_or(0, |p| p.offset);
+                let mut bad = None;
+                for piece in pieces.clone() {
+                    let p = *self
+                        .site
+                        .as_ref()
+                        .expect("site")
+                        .map
+                        .get(piece)
+                        .expect("piece");
+                    let from = (p.offset - base) as usize;
+                    let data = body.get(from..from + p.len as usize);
+                    let ok = data.is_some_and(|d| {
+                        self.site
+                            .as_ref()
+                            .expect("site")
+                            .map
+                            .verify(piece, d)
+                            .is_ok()
+                    });
+                    if ok {
+                        let data = data.expect("checked");
+                        self.stats.bytes_from_origin += u64::from(p.len);
+                        self.count_asset(p.asset, 0, u64::from(p.len));
+                        self.store_piece(now, piece, data, None);
+                    } else {
+                        self.stats.pieces_rejected += 1;
+                        bad = Some("bytes do not match the manifest".to_owned());
+                        self.origin_failed(piece);
+                    }
+                }
+                bad
+            }
+            Err(e) => {
+                for piece in pieces.clone() {
+                    self.origin_failed(piece);
+                }
+                Some(e.0)
+            }
+        };
+        if let Some(reason) = reason {
+            self.fail_exhausted(&reason);
+        }
+        self.drive(now);
+    }
+
+    /// A deadline passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let expired: Vec<ConnId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| match p.phase {
+                Phase::Offered { expires, .. } => expires <= now,
+                Phase::Connecting { deadline } | Phase::AwaitingHandshake { deadline } => {
+                    deadline <= now
+                }
+                _ => false,
+            })
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in expired {
+            self.close(conn, CloseReason::Timeout);
+        }
+        if self
+            .tracker
+            .draft
+            .as_ref()
+            .is_some_and(|d| d.deadline <= now)
+        {
+            self.maybe_send_announce(now, true);
+        }
+        if self.upload_wake.is_some_and(|t| t <= now) {
+            self.upload_wake = None;
+        }
+        self.drive(now);
+    }
+
+    // ----------------------------------------------------------- the engine
+
+    /// Runs everything that follows from the current state: announces,
+    /// scheduling, uploads.
+    fn drive(&mut self, now: Instant) {
+        if self.tracker.connected
+            && self.site.is_some()
+            && self.tracker.draft.is_none()
+            && self.tracker.next_announce.is_some_and(|t| t <= now)
+        {
+            self.start_announce(now);
+        }
+        if self.discovery_settled()
+            && let Some(site) = &mut self.site
+        {
+            site.scheduler.end_grace();
+        }
+        self.schedule(now);
+        self.pump_uploads(now);
+    }
+
+    /// Whether waiting longer would not meet more peers: the tracker is
+    /// unreachable, or every offer it could relay was answered and every
+    /// connection in progress has opened or failed.
+    fn discovery_settled(&self) -> bool {
+        if self.tracker.unavailable {
+            return true;
+        }
+        let Some(expected) = self.tracker.expected_answers else {
+            return false;
+        };
+        self.tracker.answers >= expected
+            && !self.peers.values().any(|p| {
+                matches!(
+                    p.phase,
+                    Phase::MakingAnswer { .. }
+                        | Phase::Connecting { .. }
+                        | Phase::AwaitingHandshake { .. }
+                )
+            })
+    }
+
+    fn schedule(&mut self, now: Instant) {
+        let Some(site) = &mut self.site else { return };
+        let actions = site.scheduler.poll(now, &site.map, &mut self.rng);
+        for action in actions {
+            match action {
+                Action::Request { conn, piece } => {
+                    if let Some(p) = self.peers.get_mut(&conn) {
+                        p.cancelled.remove(&piece);
+                    }
+                    self.send(conn, &Frame::Request { piece });
+                }
+                Action::Cancel { conn, piece } => {
+                    self.stats.request_timeouts += 1;
+                    self.cancel(conn, piece);
+                }
+                Action::Drop { conn } => self.close(conn, CloseReason::Unresponsive),
+                Action::Origin { request, pieces } => {
+                    let site = self.site.as_mut().expect("site");
+                    let first = *site.map.get(pieces.start).expect("piece");
+                    let last = *site.map.get(pieces.end - 1).expect("piece");
+                    let asset = &site.manifest.manifest().assets[first.asset as usize];
+                    site.origin_requests.insert(request, pieces.clone());
+                    self.next_request = self.next_request.max(request.0 + 1);
+                    self.outputs.push_back(Output::FetchOrigin {
+                        request,
+                        path: asset.path.clone(),
+                        range: first.offset..last.offset + u64::from(last.len),
+                    });
+                }
+            }
+        }
+    }
+
+    fn cancel(&mut self, conn: ConnId, piece: PieceIndex) {
+        if let Some(p) = self.peers.get_mut(&conn) {
+            p.cancelled.insert(piece);
+        }
+        self.send(conn, &Frame::Cancel { piece });
+    }
+
+    fn start_announce(&mut self, now: Instant) {
+        let site = self.site.as_ref().expect("announce needs a site");
+        let info_hash = site.info_hash;
+        if let Some(old) = self.tracker.joined.filter(|h| *h != info_hash) {
+            self.outputs
+                .push_back(Output::Tracker(ClientMessage::Announce(Announce {
+                    info_hash: old,
+                    peer_id: self.peer_id,
+                    numwant: Some(0),
+                    uploaded: self.stats.bytes_uploaded,
+                    downloaded: self.stats.bytes_from_peers,
+                    left: None,
+                    event: AnnounceEvent::Stopped,
+                    offers: Vec::new(),
+                })));
+            self.tracker.joined = None;
+        }
+        // Offers from the previous announce that nobody answered are stale.
+        let stale: Vec<ConnId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| matches!(p.phase, Phase::MakingOffer | Phase::Offered { .. }))
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in stale {
+            self.close(conn, CloseReason::Timeout);
+        }
+        let busy = self.peers.len();
+        let n = self
+            .config
+            .offers_per_announce
+            .min(self.config.max_peers.saturating_sub(busy));
+        let mut waiting = BTreeSet::new();
+        for _ in 0..n {
+            let conn = self.new_conn(None, Phase::MakingOffer);
+            waiting.insert(conn);
+            self.outputs.push_back(Output::CreateOffer { conn });
+        }
+        self.tracker.draft = Some(AnnounceDraft {
+            waiting,
+            offers: Vec::new(),
+            deadline: now + Duration::from_secs(5),
+        });
+        self.tracker.next_announce = None;
+        self.maybe_send_announce(now, false);
+    }
+
+    /// Sends the drafted announce once every offer is in (or `force`).
+    fn maybe_send_announce(&mut self, now: Instant, force: bool) {
+        let Some(draft) = &self.tracker.draft else {
+            return;
+        };
+        if !draft.waiting.is_empty() && !force {
+            return;
+        }
+        let draft = self.tracker.draft.take().expect("checked");
+        for conn in draft.waiting {
+            // Offers that did not arrive in time are abandoned.
+            self.close(conn, CloseReason::Timeout);
+        }
+        let Some(site) = &self.site else { return };
+        let first = self.tracker.joined != Some(site.info_hash);
+        let left = site.map.len() - site.have().count();
+        let msg = Announce {
+            info_hash: site.info_hash,
+            peer_id: self.peer_id,
+            numwant: Some(draft.offers.len() as u64),
+            uploaded: self.stats.bytes_uploaded,
+            downloaded: self.stats.bytes_from_peers,
+            left: Some(u64::from(left)),
+            event: if first {
+                AnnounceEvent::Started
+            } else {
+                AnnounceEvent::Update
+            },
+            offers: draft.offers,
+        };
+        self.tracker.offers_sent = msg.offers.len() as u64;
+        self.tracker.answers = 0;
+        self.tracker.expected_answers = None;
+        self.tracker.joined = Some(site.info_hash);
+        self.tracker.last_announce = Some(now);
+        // Until the tracker answers with its interval, retry on ours.
+        self.tracker.next_announce = Some(
+            now + self
+                .tracker
+                .interval
+                .unwrap_or(self.config.announce_interval),
+        );
+        self.outputs
+            .push_back(Output::Tracker(ClientMessage::Announce(msg)));
+    }
+
+    /// After losing peers, announce again soon (never more often than the
+    /// minimum gap) to meet new ones.
+    fn reannounce_if_lonely(&mut self, now: Instant) {
+        if !self.tracker.connected
+            || self.site.is_none()
+            || self.peers.len() * 2 >= self.config.max_peers
+        {
+            return;
+        }
+        let earliest = self
+            .tracker
+            .last_announce
+            .map_or(now, |t| t + self.config.min_announce_gap);
+        let at = earliest.max(now);
+        if self.tracker.next_announce.is_none_or(|t| t > at) && self.tracker.draft.is_none() {
+            self.tracker.next_announce = Some(at);
+        }
+    }
+
+    fn on_remote_offer(&mut self, now: Instant, offer: RelayedOffer) {
+        let Some(site) = &self.site else { return };
+        if offer.info_hash != site.info_hash
+            || offer.peer_id == self.peer_id
+            || self.banned.contains(&offer.peer_id)
+            || self.connected_or_connecting() >= self.config.max_peers
+            || self.peers.values().any(|p| p.remote == Some(offer.peer_id))
+        {
+            return;
+        }
+        let conn = self.new_conn(
+            Some(offer.peer_id),
+            Phase::MakingAnswer {
+                remote: offer.peer_id,
+                offer_id: offer.offer_id,
+                info_hash: offer.info_hash,
+            },
+        );
+        let _ = now;
+        self.outputs.push_back(Output::AcceptOffer {
+            conn,
+            offer: offer.offer,
+        });
+    }
+
+    fn on_remote_answer(&mut self, answer: RelayedAnswer) {
+        // One-shot: an offer id is answered at most once.
+        let Some(conn) = self.tracker.offers.remove(&answer.offer_id) else {
+            return;
+        };
+        self.tracker.answers += 1;
+        let duplicate = self.banned.contains(&answer.peer_id)
+            || self
+                .peers
+                .iter()
+                .any(|(c, p)| *c != conn && p.remote == Some(answer.peer_id));
+        if duplicate {
+            self.close(conn, CloseReason::Duplicate);
+            return;
+        }
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        if !matches!(peer.phase, Phase::Offered { .. }) {
+            return;
+        }
+        peer.remote = Some(answer.peer_id);
+        // The deadline counts from the answer: the channel should open soon.
+        let deadline = match peer.phase {
+            Phase::Offered { expires, .. } => expires,
+            _ => unreachable!(),
+        };
+        peer.phase = Phase::Connecting { deadline };
+        self.outputs.push_back(Output::ApplyAnswer {
+            conn,
+            answer: answer.answer,
+        });
+    }
+
+    /// Connections past the offer stage: our own unanswered offers do not
+    /// keep others from connecting to us.
+    fn connected_or_connecting(&self) -> usize {
+        self.peers
+            .values()
+            .filter(|p| !matches!(p.phase, Phase::MakingOffer | Phase::Offered { .. }))
+            .count()
+    }
+
+    fn new_conn(&mut self, remote: Option<PeerId>, phase: Phase) -> ConnId {
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.peers.insert(conn, Peer::new(remote, phase));
+        conn
+    }
+
+    fn handshake_frame(&self) -> Option<Frame> {
+        let site = self.site.as_ref()?;
+        Some(Frame::Handshake {
+            site_key: *self.guard.site_key().as_bytes(),
+            version: site.version(),
+            piece_count: site.map.len(),
+            have: site.have().as_bytes().to_vec(),
+        })
+    }
+
+    fn send(&mut self, conn: ConnId, frame: &Frame) {
+        if self.peers.get(&conn).is_some_and(Peer::is_open) {
+            self.outputs.push_back(Output::SendPeer {
+                conn,
+                bytes: frame.encode(),
+            });
+        }
+    }
+
+    /// Removes a connection without telling the driver (it told us).
+    fn forget(&mut self, conn: ConnId) {
+        if let Some(peer) = self.peers.remove(&conn) {
+            if let Phase::Offered { offer_id, .. } = peer.phase {
+                self.tracker.offers.remove(&offer_id);
+            }
+            if let Some(s) = &mut self.site {
+                s.scheduler.peer_left(conn);
+            }
+        }
+    }
+
+    fn close(&mut self, conn: ConnId, reason: CloseReason) {
+        if self.peers.contains_key(&conn) {
+            self.forget(conn);
+            self.outputs.push_back(Output::ClosePeer { conn, reason });
+        }
+    }
+
+    fn ban(&mut self, conn: ConnId, reason: Misbehaviour) {
+        let peer = self.peers.get(&conn).and_then(|p| p.remote);
+        if let Some(id) = peer {
+            self.banned.insert(id);
+        }
+        self.stats.peers_banned += 1;
+        self.outputs.push_back(Output::Event(Event::PeerBanned {
+            conn,
+            peer,
+            reason: reason.clone(),
+        }));
+        self.close(conn, CloseReason::Misbehaved(reason));
+    }
+
+    fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) -> Result<(), Misbehaviour> {
+        let peer = self.peers.get(&conn).expect("open peer");
+        let active_version = match peer.phase {
+            Phase::Active { version } => Some(version),
+            _ => None,
+        };
+        if active_version.is_none() && !matches!(frame, Frame::Handshake { .. }) {
+            return Err(Misbehaviour::Protocol("frame before handshake"));
+        }
+        let site_version = self.site.as_ref().map(Site::version);
+        let same_version = active_version.is_some() && active_version == site_version;
+        match frame {
+            Frame::Handshake {
+                site_key,
+                version,
+                piece_count,
+                have,
+            } => {
+                if site_key != *self.guard.site_key().as_bytes() {
+                    self.close(conn, CloseReason::WrongSite);
+                    return Ok(());
+                }
+                let have = Bitfield::from_bytes(piece_count, &have)
+                    .ok_or(Misbehaviour::Protocol("bad bitfield"))?;
+                let site = self.site.as_mut().expect("handshakes only with a site");
+                site.scheduler.peer_left(conn);
+                if version == site.version() {
+                    if piece_count != site.map.len() {
+                        return Err(Misbehaviour::Protocol(
+                            "piece count differs from the manifest",
+                        ));
+                    }
+                    site.scheduler.peer_joined(conn, have.clone());
+                } else if version < site.version() {
+                    let bytes = site.manifest.signed().to_bytes();
+                    for f in manifest_offer_frames(site.version(), &bytes) {
+                        self.send(conn, &f);
+                    }
+                }
+                self.peers.get_mut(&conn).expect("open peer").their_have = Some(have);
+                let peer = self.peers.get_mut(&conn).expect("open peer");
+                let first = active_version.is_none();
+                peer.phase = Phase::Active { version };
+                if first {
+                    self.outputs
+                        .push_back(Output::Event(Event::PeerConnected { conn }));
+                }
+            }
+            Frame::Have { piece } => {
+                let peer = self.peers.get_mut(&conn).expect("open peer");
+                let theirs = peer.their_have.as_mut().expect("set by the handshake");
+                if piece >= theirs.len() {
+                    return Err(Misbehaviour::Protocol("have beyond the manifest"));
+                }
+                theirs.set(piece);
+                if same_version {
+                    self.site
+                        .as_mut()
+                        .expect("site")
+                        .scheduler
+                        .peer_has(conn, piece);
+                }
+            }
+            Frame::Request { piece } => self.on_request(now, conn, piece, same_version),
+            Frame::Cancel { piece } => {
+                let peer = self.peers.get_mut(&conn).expect("open peer");
+                peer.uploads.retain(|p| *p != piece);
+            }
+            Frame::Reject { piece } => {
+                let site = self.site.as_mut().expect("site");
+                if site.scheduler.is_requested_from(conn, piece) {
+                    site.scheduler.rejected(conn, piece);
+                } else {
+                    self.peers
+                        .get_mut(&conn)
+                        .expect("open peer")
+                        .cancelled
+                        .remove(&piece);
+                }
+            }
+            Frame::Piece { piece, data } => self.on_piece(now, conn, piece, &data, same_version)?,
+            Frame::ManifestOffer {
+                version,
+                total_len,
+                offset,
+                chunk,
+            } => self.on_manifest_chunk(now, conn, version, total_len, offset, chunk)?,
+        }
+        Ok(())
+    }
+
+    fn on_request(&mut self, now: Instant, conn: ConnId, piece: PieceIndex, same_version: bool) {
+        let holds = same_version && self.site.as_ref().is_some_and(|s| s.have().has(piece));
+        let peer = self.peers.get_mut(&conn).expect("open peer");
+        if !holds
+            || self.config.leech_only
+            || self.upload.exhausted()
+            || peer.uploads.len() >= MAX_REQUESTS_IN_FLIGHT
+        {
+            self.send(conn, &Frame::Reject { piece });
+            return;
+        }
+        if !peer.uploads.contains(&piece) {
+            peer.uploads.push_back(piece);
+        }
+        self.pump_uploads(now);
+    }
+
+    /// Sends queued pieces, one per peer in turn, while the budget allows.
+    fn pump_uploads(&mut self, now: Instant) {
+        if self.upload_wake.is_some_and(|t| now < t) {
+            return;
+        }
+        self.upload_wake = None;
+        loop {
+            let mut sent_any = false;
+            let conns: Vec<ConnId> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| !p.uploads.is_empty())
+                .map(|(c, _)| *c)
+                .collect();
+            for conn in conns {
+                let Some(site) = &self.site else { return };
+                let piece = *self.peers[&conn].uploads.front().expect("non-empty");
+                let len = site.map.get(piece).map_or(0, |p| u64::from(p.len));
+                match self.upload.take(now, len) {
+                    Allowance::Now => {
+                        self.peers.get_mut(&conn).expect("peer").uploads.pop_front();
+                        let data = site.store[piece as usize]
+                            .as_deref()
+                            .expect("held pieces are stored")
+                            .to_vec();
+                        self.stats.bytes_uploaded += len;
+                        self.send(conn, &Frame::Piece { piece, data });
+                        sent_any = true;
+                    }
+                    Allowance::Later(t) => {
+                        self.upload_wake = Some(t);
+                        return;
+                    }
+                    Allowance::Never => {
+                        let queued: Vec<(ConnId, Vec<PieceIndex>)> = self
+                            .peers
+                            .iter_mut()
+                            .map(|(c, p)| (*c, p.uploads.drain(..).collect()))
+                            .collect();
+                        for (c, pieces) in queued {
+                            for piece in pieces {
+                                self.send(c, &Frame::Reject { piece });
+                            }
+                        }
+                        return;
+                    }
+                }
+            }
+            if !sent_any {
+                return;
+            }
+        }
+    }
+
+    fn on_piece(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        piece: PieceIndex,
+        data: &[u8],
+        same_version: bool,
+    ) -> Result<(), Misbehaviour> {
+        let site = self.site.as_mut().expect("site");
+        let requested = same_version && site.scheduler.is_requested_from(conn, piece);
+        if !requested {
+            let peer = self.peers.get_mut(&conn).expect("open peer");
+            if peer.cancelled.remove(&piece) {
+                return Ok(()); // a late answer to a cancelled request
+            }
+            return Err(Misbehaviour::UnrequestedPiece(piece));
+        }
+        if site.map.verify(piece, data).is_err() {
+            self.stats.pieces_rejected += 1;
+            return Err(Misbehaviour::BadPiece(piece));
+        }
+        let asset = site.map.get(piece).expect("verified").asset;
+        self.stats.bytes_from_peers += data.len() as u64;
+        self.count_asset(asset, data.len() as u64, 0);
+        self.store_piece(now, piece, data, Some(conn));
+        Ok(())
+    }
+
+    fn on_manifest_chunk(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        version: u64,
+        total_len: u32,
+        offset: u32,
+        chunk: Vec<u8>,
+    ) -> Result<(), Misbehaviour> {
+        // Only a newer version is worth assembling; older offers are ignored.
+        if version <= self.guard.floor() {
+            return Ok(());
+        }
+        let peer = self.peers.get_mut(&conn).expect("open peer");
+        if offset == 0 {
+            peer.manifest_in = Some((
+                version,
+                total_len,
+                Vec::with_capacity((total_len as usize).min(MAX_MANIFEST_LEN)),
+            ));
+        }
+        let Some((v, total, buf)) = &mut peer.manifest_in else {
+            return Err(Misbehaviour::Protocol("manifest chunk without a start"));
+        };
+        if *v != version || *total != total_len || buf.len() != offset as usize {
+            return Err(Misbehaviour::Protocol("manifest chunks out of order"));
+        }
+        buf.extend_from_slice(&chunk);
+        if buf.len() < *total as usize {
+            return Ok(());
+        }
+        let (_, _, bytes) = peer.manifest_in.take().expect("assembling");
+        let signed = SignedManifest::from_bytes(&bytes).map_err(Misbehaviour::BadManifest)?;
+        if signed.manifest().version != version {
+            return Err(Misbehaviour::Protocol(
+                "manifest version differs from its offer",
+            ));
+        }
+        let wall = self.wall_estimate(now);
+        match self.handle_manifest(now, wall, &signed, ManifestSource::Peer(conn)) {
+            Ok(_) => Ok(()),
+            // Signed by someone else, or forged: the peer lied.
+            Err(
+                e @ (ManifestError::BadSignature
+                | ManifestError::WrongSiteKey { .. }
+                | ManifestError::Malformed(_)),
+            ) => Err(Misbehaviour::BadManifest(e)),
+            // Stale or from a skewed clock: not proof of malice; ignored (and reported as refused).
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Stores a verified piece, tells peers, delivers finished assets.
+    /// Returns whether the piece was new.
+    fn store_piece(
+        &mut self,
+        _now: Instant,
+        piece: PieceIndex,
+        data: &[u8],
+        from: Option<ConnId>,
+    ) -> bool {
+        let site = self.site.as_mut().expect("site");
+        if site.have().has(piece) {
+            return false;
+        }
+        site.store[piece as usize] = Some(data.into());
+        site.origin_attempts.remove(&piece);
+        let losers = site.scheduler.piece_verified(piece, from);
+        let version = site.version();
+        for conn in losers {
+            self.cancel(conn, piece);
+        }
+        let targets: Vec<ConnId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| matches!(p.phase, Phase::Active { version: v } if v == version))
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in targets {
+            self.send(conn, &Frame::Have { piece });
+        }
+        self.deliver_ready();
+        true
+    }
+
+    fn count_asset(&mut self, asset: u32, peers: u64, origin: u64) {
+        let Some(site) = &self.site else { return };
+        let path = site.manifest.manifest().assets[asset as usize].path.clone();
+        let e = self.stats.per_asset.entry(path).or_default();
+        e.0 += peers;
+        e.1 += origin;
+    }
+
+    fn origin_failed(&mut self, piece: PieceIndex) {
+        if let Some(site) = &mut self.site {
+            *site.origin_attempts.entry(piece).or_default() += 1;
+        }
+    }
+
+    /// Fails the tickets whose pieces the origin could not give in
+    /// `origin_attempts` tries.
+    fn fail_exhausted(&mut self, reason: &str) {
+        let Some(site) = &mut self.site else { return };
+        let limit = self.config.origin_attempts;
+        let dead: BTreeSet<u32> = site
+            .origin_attempts
+            .iter()
+            .filter(|(_, n)| **n >= limit)
+            .filter_map(|(p, _)| site.map.get(*p).map(|r| r.asset))
+            .collect();
+        if dead.is_empty() {
+            return;
+        }
+        let failed: Vec<(Ticket, String)> = self
+            .tickets
+            .iter()
+            .filter(|(_, (_, a))| dead.contains(a))
+            .map(|(t, (p, _))| (*t, p.clone()))
+            .collect();
+        for (ticket, path) in failed {
+            self.tickets.remove(&ticket);
+            self.outputs.push_back(Output::Failed {
+                ticket,
+                error: AssetError::Unavailable {
+                    path,
+                    reason: reason.to_owned(),
+                },
+            });
+        }
+        // Stop fetching pieces nobody waits for any more.
+        let still: BTreeSet<u32> = self.tickets.values().map(|(_, a)| *a).collect();
+        let site = self.site.as_mut().expect("site");
+        for asset in dead.difference(&still) {
+            for piece in site.map.asset_pieces(*asset) {
+                site.origin_attempts.remove(&piece);
+            }
+        }
+        let (map, sched) = (&site.map, &mut site.scheduler);
+        for asset in dead.difference(&still) {
+            for piece in map.asset_pieces(*asset) {
+                sched.unwant(piece);
+            }
+        }
+    }
+
+    fn deliver_ready(&mut self) {
+        let Some(site) = &self.site else { return };
+        let ready: Vec<(Ticket, String, u32)> = self
+            .tickets
+            .iter()
+            .filter(|(_, (_, a))| site.map.asset_pieces(*a).all(|p| site.have().has(p)))
+            .map(|(t, (p, a))| (*t, p.clone(), *a))
+            .collect();
+        for (ticket, path, asset) in ready {
+            self.tickets.remove(&ticket);
+            let body = assemble(site, asset).expect("all pieces held");
+            let content_type = site.manifest.manifest().assets[asset as usize]
+                .content_type
+                .clone();
+            self.outputs.push_back(Output::Deliver {
+                ticket,
+                path,
+                content_type,
+                body,
+            });
+        }
+    }
+
+    /// Makes `verified` the current version: reuses pieces whose hash did
+    /// not change, re-targets the page's tickets, re-handshakes peers and
+    /// moves to the new version's swarm.
+    fn switch_site(&mut self, now: Instant, verified: VerifiedManifest) {
+        let map = PieceMap::new(verified.manifest());
+        let mut scheduler = Scheduler::new(self.config.scheduler.clone(), map.len(), now);
+        let mut store: Vec<Option<Box<[u8]>>> = vec![None; map.len() as usize];
+        if let Some(old) = self.site.take() {
+            // Answers to the old version's requests may still arrive: expect them.
+            for (conn, piece) in old.scheduler.peer_requests() {
+                self.cancel(conn, piece);
+            }
+            let by_hash: BTreeMap<Digest, &[u8]> = (0..old.map.len())
+                .filter_map(|i| Some((old.map.get(i)?.hash, old.store[i as usize].as_deref()?)))
+                .collect();
+            for i in 0..map.len() {
+                let p = map.get(i).expect("in range");
+                if let Some(data) = by_hash.get(&p.hash).filter(|d| d.len() == p.len as usize) {
+                    store[i as usize] = Some((*data).into());
+                    scheduler.piece_verified(i, None);
+                }
+            }
+            // Peers already met make discovery unnecessary.
+            if self
+                .peers
+                .values()
+                .any(|p| matches!(p.phase, Phase::Active { .. }))
+            {
+                scheduler.end_grace();
+            }
+        }
+        if self.tracker.unavailable {
+            scheduler.end_grace();
+        }
+        let new_version = verified.version();
+        for (conn, peer) in &self.peers {
+            if let (Phase::Active { version }, Some(have)) = (&peer.phase, &peer.their_have)
+                && *version == new_version
+                && have.len() == map.len()
+            {
+                scheduler.peer_joined(*conn, have.clone());
+            }
+        }
+        let info_hash = swarm_id(self.guard.site_key(), verified.version());
+        self.site = Some(Site {
+            manifest: verified,
+            map,
+            store,
+            scheduler,
+            info_hash,
+            origin_attempts: BTreeMap::new(),
+            origin_requests: BTreeMap::new(),
+        });
+        // Re-target tickets by path.
+        let tickets: Vec<(Ticket, String)> = self
+            .tickets
+            .iter()
+            .map(|(t, (p, _))| (*t, p.clone()))
+            .collect();
+        for (ticket, path) in tickets {
+            let site = self.site.as_mut().expect("site");
+            match site.manifest.manifest().asset(&path) {
+                Some((ai, _)) => {
+                    self.tickets.insert(ticket, (path, ai as u32));
+                    for piece in site.map.asset_pieces(ai as u32) {
+                        site.scheduler.want(piece, ticket.0, now);
+                    }
+                }
+                None => {
+                    self.tickets.remove(&ticket);
+                    self.outputs.push_back(Output::Failed {
+                        ticket,
+                        error: AssetError::NoLongerListed(path),
+                    });
+                }
+            }
+        }
+        self.deliver_ready();
+        // Tell open peers: a new handshake, and the manifest to those behind.
+        let open: Vec<(ConnId, Option<u64>)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.is_open())
+            .map(|(c, p)| {
+                (
+                    *c,
+                    if let Phase::Active { version } = p.phase {
+                        Some(version)
+                    } else {
+                        None
+                    },
+                )
+            })
+            .collect();
+        let handshake = self.handshake_frame().expect("site set");
+        let site = self.site.as_ref().expect("site");
+        let version = site.version();
+        let offer = manifest_offer_frames(version, &site.manifest.signed().to_bytes());
+        for (conn, their) in open {
+            self.send(conn, &handshake);
+            if their.is_some_and(|v| v < version) {
+                for f in &offer {
+                    self.send(conn, f);
+                }
+            }
+            // Their bitfield for the new version comes with their next handshake.
+        }
+        if self.tracker.connected {
+            self.tracker.next_announce = Some(now);
+            self.tracker.draft = None;
+        }
+    }
+}
+
+fn assemble(site: &Site, asset: u32) -> Option<Vec<u8>> {
+    let mut body =
+        Vec::with_capacity(site.manifest.manifest().assets[asset as usize].size as usize);
+    for piece in site.map.asset_pieces(asset) {
+        body.extend_from_slice(site.store[piece as usize].as_deref()?);
+    }
+    Some(body)
+}

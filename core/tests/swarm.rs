@@ -1,0 +1,254 @@
+//! Several real clients wired together in memory (seeded links, virtual
+//! clock): the swarm behaviours the core must guarantee.
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::{Behaviour, Net, Site};
+use peerhost_core::client::{ClientConfig, Misbehaviour};
+use peerhost_core::time::Instant;
+
+/// Five files, about 1.1 MB, 70 pieces.
+fn site(seed: u64) -> Site {
+    Site::generate(seed, &[20_000, 300_000, 250_000, 400_000, 150_000], 1)
+}
+
+fn visitor() -> ClientConfig {
+    ClientConfig::default()
+}
+
+#[test]
+fn three_peers_and_an_origin_complete_the_site_mostly_from_peers() {
+    let mut net = Net::new(1, site(1));
+    let copy = net.site.total();
+    // The first visitor is alone: it must not wait for peers.
+    let first = net.add_node(visitor(), Behaviour::Honest, false);
+    assert!(net.run_until(Duration::from_secs(30), |n| {
+        n.nodes[first].finished_at.is_some()
+    }));
+    let alone = net.nodes[first].finished_at.unwrap();
+    // Origin time for one copy at 1 MB/s is ~1.1 s; discovery grace must not add to it.
+    assert!(
+        alone < Instant(2_000),
+        "first visitor finished at {alone:?}"
+    );
+
+    net.add_node(visitor(), Behaviour::Honest, false);
+    net.add_node(visitor(), Behaviour::Honest, false);
+    assert!(net.run_until(Duration::from_secs(60), Net::all_complete));
+    net.assert_all_bytes_correct();
+
+    let from_peers: u64 = net
+        .nodes
+        .iter()
+        .map(|n| n.client.stats().bytes_from_peers)
+        .sum();
+    let from_origin: u64 = net
+        .nodes
+        .iter()
+        .map(|n| n.client.stats().bytes_from_origin)
+        .sum();
+    assert_eq!(
+        from_peers + from_origin,
+        3 * copy,
+        "every byte counted once"
+    );
+    assert_eq!(
+        from_origin, net.origin_bytes,
+        "client and origin counters agree"
+    );
+    assert!(
+        from_peers >= 2 * from_origin,
+        "most bytes from peers: peers {from_peers}, origin {from_origin}"
+    );
+    assert!(
+        net.origin_bytes <= copy + copy / 5,
+        "origin served {} bytes for a {copy}-byte site",
+        net.origin_bytes
+    );
+    for n in &net.nodes {
+        assert!(n.failed.is_empty() && n.banned.is_empty());
+    }
+}
+
+#[test]
+fn a_peer_serving_corrupt_pieces_is_dropped_and_no_corrupt_byte_is_accepted() {
+    let mut net = Net::new(2, site(2));
+    let copy = net.site.total();
+    let liar = net.add_node(visitor(), Behaviour::CorruptPieces, true);
+    let honest = net.add_node(visitor(), Behaviour::Honest, true);
+    let _ = honest;
+    let mut victims = Vec::new();
+    for _ in 0..3 {
+        victims.push(net.add_node(visitor(), Behaviour::Honest, false));
+    }
+    assert!(net.run_until(Duration::from_secs(60), Net::all_complete));
+    net.assert_all_bytes_correct();
+    let liar_id = net.nodes[liar].client.peer_id();
+    let mut saw_liar = false;
+    for &v in &victims {
+        let n = &net.nodes[v];
+        for (_, reason) in &n.banned {
+            assert!(
+                matches!(reason, Misbehaviour::BadPiece(_)),
+                "banned for {reason:?}"
+            );
+        }
+        // Every banned connection is to the liar, never to the honest seeder.
+        assert!(n.banned.len() <= 1);
+        saw_liar |= !n.banned.is_empty();
+        assert_eq!(n.client.stats().peers_banned as usize, n.banned.len());
+        assert_eq!(
+            n.client.stats().bytes_from_peers + n.client.stats().bytes_from_origin,
+            copy
+        );
+    }
+    assert!(
+        saw_liar,
+        "at least one visitor met the liar {liar_id:?} and dropped it"
+    );
+    let rejected: u64 = victims
+        .iter()
+        .map(|v| net.nodes[*v].client.stats().pieces_rejected)
+        .sum();
+    assert!(rejected >= 1, "corrupt pieces were seen and rejected");
+    // Nothing the liar sent was re-served: verified stores match the originals.
+    for &v in &victims {
+        for (path, data) in &net.site.files {
+            assert_eq!(
+                net.nodes[v].client.asset_bytes(path).as_deref(),
+                Some(&data[..])
+            );
+        }
+    }
+}
+
+#[test]
+fn a_peer_that_goes_silent_mid_piece_is_routed_around() {
+    let mut net = Net::new(3, site(3));
+    // The silent one is the only seeder at first, so requests surely go to it.
+    let silent = net.add_node(visitor(), Behaviour::SilentFrom(Instant(600)), true);
+    let _ = silent;
+    let visitor_idx = net.add_node(visitor(), Behaviour::Honest, false);
+    assert!(net.run_until(Duration::from_secs(60), Net::all_complete));
+    net.assert_all_bytes_correct();
+    let stats = net.nodes[visitor_idx].client.stats();
+    assert!(
+        stats.request_timeouts > 0,
+        "requests to the silent peer timed out"
+    );
+    assert!(
+        stats.bytes_from_peers > 0,
+        "it got some bytes before going silent"
+    );
+    assert!(stats.bytes_from_origin > 0, "the rest came from the origin");
+    let done = net.nodes[visitor_idx].finished_at.unwrap();
+    // Bound: one request timeout (3 s) plus origin time for the whole site (~1.2 s) plus slack.
+    assert!(done < Instant(6_000), "finished at {done:?}");
+}
+
+#[test]
+fn a_peer_that_leaves_mid_transfer_is_routed_around_to_another_peer() {
+    let mut net = Net::new(4, site(4));
+    net.add_node(visitor(), Behaviour::LeavesAt(Instant(500)), true);
+    net.add_node(visitor(), Behaviour::Honest, true);
+    let v = net.add_node(visitor(), Behaviour::Honest, false);
+    assert!(net.run_until(Duration::from_secs(60), Net::all_complete));
+    net.assert_all_bytes_correct();
+    let s = net.nodes[v].client.stats();
+    assert_eq!(s.bytes_from_peers + s.bytes_from_origin, net.site.total());
+    assert!(
+        s.bytes_from_peers > s.bytes_from_origin,
+        "the other seeder carried the rest: {s:?}"
+    );
+}
+
+#[test]
+fn same_seed_same_run() {
+    let run = |seed| {
+        let mut net = Net::new(seed, site(5));
+        net.add_node(visitor(), Behaviour::Honest, true);
+        for _ in 0..4 {
+            net.add_node(visitor(), Behaviour::Honest, false);
+        }
+        assert!(net.run_until(Duration::from_secs(60), Net::all_complete));
+        net.nodes
+            .iter()
+            .map(|n| (n.finished_at, n.client.stats().clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(77), run(77));
+}
+
+#[test]
+fn a_leech_only_visitor_uploads_nothing() {
+    let mut net = Net::new(6, site(6));
+    let leech = ClientConfig {
+        leech_only: true,
+        ..visitor()
+    };
+    let holder = net.add_node(leech, Behaviour::Honest, true);
+    let v = net.add_node(visitor(), Behaviour::Honest, false);
+    assert!(net.run_until(Duration::from_secs(60), Net::all_complete));
+    net.assert_all_bytes_correct();
+    assert_eq!(net.nodes[holder].client.stats().bytes_uploaded, 0);
+    assert_eq!(
+        net.nodes[v].client.stats().bytes_from_origin,
+        net.site.total()
+    );
+}
+
+#[test]
+fn a_new_manifest_spreads_peer_to_peer_and_older_ones_are_ignored() {
+    let mut net = Net::new(7, site(7));
+    let a = net.add_node(visitor(), Behaviour::Honest, true);
+    let b = net.add_node(visitor(), Behaviour::Honest, true);
+    assert!(
+        net.run_until(Duration::from_secs(5), |n| n.nodes[b].client.active_peers()
+            > 0)
+    );
+    // Version 2 changes one file; only `a` hears of it from the origin.
+    let mut files = net.site.files.clone();
+    files[1].1[0] ^= 1;
+    let v2 = Site::sign(&net.site.secret, &files, 2);
+    net.give_manifest(a, &v2);
+    assert!(net.run_until(Duration::from_secs(5), |n| {
+        n.nodes[b].client.manifest().map(|m| m.version()) == Some(2)
+    }));
+    // Unchanged pieces were kept across the switch; only the changed piece is missing.
+    let have = |n: &Net, i: usize| {
+        let m = n.nodes[i].client.manifest().unwrap().manifest().clone();
+        m.assets
+            .iter()
+            .filter(|x| n.nodes[i].client.asset_bytes(&x.path).is_some())
+            .count()
+    };
+    assert_eq!(have(&net, b), 4, "four of five files carried over");
+    // A latecomer that fetched version 1 from a stale cache is brought
+    // forward by the tracker's push (swarms are per version, so it would not
+    // meet a and b otherwise), then joins them.
+    net.tracker_manifest = Some(v2.clone());
+    net.site.files = files.clone(); // the origin now serves version 2
+    let c = net.add_node(visitor(), Behaviour::Honest, false);
+    assert!(net.run_until(Duration::from_secs(10), |n| {
+        n.nodes[c].finished_at.is_some()
+    }));
+    assert_eq!(net.nodes[c].client.manifest().unwrap().version(), 2);
+    assert_eq!(
+        net.nodes[c].delivered[&files[1].0], files[1].1,
+        "got the version 2 bytes"
+    );
+    let cs = net.nodes[c].client.stats();
+    assert!(
+        cs.bytes_from_peers > cs.bytes_from_origin,
+        "c joined a and b in the version 2 swarm: {cs:?}"
+    );
+    // A replay of version 1 is refused; nobody goes back.
+    let v1 = net.site.signed.clone();
+    for i in [a, b, c] {
+        net.give_manifest(i, &v1);
+        assert_eq!(net.nodes[i].client.manifest().unwrap().version(), 2);
+        assert!(net.nodes[i].banned.is_empty());
+    }
+}
