@@ -471,6 +471,17 @@ impl Client {
         }
     }
 
+    /// Stops (or resumes) uploading: the tab was hidden for long, the
+    /// connection became metered, the visitor opted out. Queued requests are
+    /// rejected at once.
+    pub fn set_leech_only(&mut self, now: Instant, on: bool) {
+        self.config.leech_only = on;
+        if on {
+            self.reject_queued_uploads();
+        }
+        self.drive(now);
+    }
+
     /// Our tracker peer id.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
@@ -1380,22 +1391,26 @@ impl Client {
                         return;
                     }
                     Allowance::Never => {
-                        let queued: Vec<(ConnId, Vec<PieceIndex>)> = self
-                            .peers
-                            .iter_mut()
-                            .map(|(c, p)| (*c, p.uploads.drain(..).collect()))
-                            .collect();
-                        for (c, pieces) in queued {
-                            for piece in pieces {
-                                self.send(c, &Frame::Reject { piece });
-                            }
-                        }
+                        self.reject_queued_uploads();
                         return;
                     }
                 }
             }
             if !sent_any {
                 return;
+            }
+        }
+    }
+
+    fn reject_queued_uploads(&mut self) {
+        let queued: Vec<(ConnId, Vec<PieceIndex>)> = self
+            .peers
+            .iter_mut()
+            .map(|(c, p)| (*c, p.uploads.drain(..).collect()))
+            .collect();
+        for (conn, pieces) in queued {
+            for piece in pieces {
+                self.send(conn, &Frame::Reject { piece });
             }
         }
     }

@@ -228,6 +228,10 @@ pub struct Asset {
 
 impl Asset {
     /// Describes `data` served at `path`, hashing it in `piece_size` pieces.
+    ///
+    /// # Panics
+    /// If `piece_size` is 0 (a caller bug; [`Manifest::validate`] allows
+    /// only `MIN_PIECE_SIZE..=MAX_PIECE_SIZE`).
     pub fn from_bytes(path: &str, content_type: &str, piece_size: u32, data: &[u8]) -> Asset {
         let pieces = data.chunks(piece_size as usize).map(Digest::of).collect();
         Asset {
@@ -316,7 +320,21 @@ impl Manifest {
         if total_pieces > u64::from(MAX_TOTAL_PIECES) {
             return bad(format!("{total_pieces} pieces exceed {MAX_TOTAL_PIECES}"));
         }
+        // A manifest that could not travel between peers is not publishable.
+        let len = self.encoded_len().saturating_add(SIGNATURE_LEN as u64);
+        if len > MAX_MANIFEST_LEN as u64 {
+            return bad(format!("signed encoding of {len} bytes exceeds {MAX_MANIFEST_LEN}"));
+        }
         Ok(())
+    }
+
+    /// Length of [`Manifest::canonical_bytes`] (without the signature).
+    pub fn encoded_len(&self) -> u64 {
+        let fixed = (MAGIC.len() + 32 + 8 + 8 + 8 + 4 + 4) as u64;
+        self.assets.iter().fold(fixed, |n, a| {
+            n.saturating_add((2 + a.path.len() + 1 + a.content_type.len() + 8 + 4 + 32) as u64)
+                .saturating_add(32u64.saturating_mul(a.pieces.len() as u64))
+        })
     }
 
     /// Whether the site marked its origin as under pressure.
@@ -347,8 +365,7 @@ impl Manifest {
     /// Call [`Manifest::validate`] first: an invalid manifest (say, a path
     /// longer than `u16::MAX`) has no canonical encoding.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        let pieces: usize = self.assets.iter().map(|a| a.pieces.len()).sum();
-        let mut out = Vec::with_capacity(100 + self.assets.len() * 96 + pieces * 32);
+        let mut out = Vec::with_capacity(self.encoded_len() as usize);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&self.site_key.0);
         out.extend_from_slice(&self.version.to_be_bytes());
@@ -551,9 +568,10 @@ impl SignedManifest {
         })
     }
 
-    /// The SHA-256 of the wire encoding: tells two manifests apart.
+    /// SHA-256 of the canonical body (not the signature): two manifests
+    /// with the same digest have the same content.
     pub fn digest(&self) -> Digest {
-        Digest::of(&self.to_bytes())
+        Digest::of(&self.body)
     }
 
     /// Checks the signature under `expected` and the validity window at `now`.
@@ -737,7 +755,8 @@ impl VerifiedManifest {
     pub fn signed(&self) -> &SignedManifest {
         &self.signed
     }
-    /// SHA-256 of the signed wire encoding.
+    /// SHA-256 of the canonical body (not the signature): two manifests
+    /// with the same digest have the same content.
     pub fn digest(&self) -> Digest {
         self.digest
     }
