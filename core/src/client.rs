@@ -57,6 +57,9 @@ use crate::wire::{
 pub struct ClientConfig {
     /// Piece selection and deadlines.
     pub scheduler: SchedulerConfig,
+    /// Piece selection and deadlines while the manifest marks the origin as
+    /// under pressure ([`crate::manifest::FLAG_ORIGIN_UNDER_PRESSURE`]).
+    pub scheduler_under_pressure: SchedulerConfig,
     /// Most peer connections, including ones being set up.
     pub max_peers: usize,
     /// Offers sent with one announce (WebTorrent sends up to 5).
@@ -81,6 +84,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             scheduler: SchedulerConfig::default(),
+            scheduler_under_pressure: SchedulerConfig::origin_under_pressure(),
             max_peers: 8,
             offers_per_announce: 5,
             announce_interval: Duration::from_secs(120),
@@ -943,7 +947,7 @@ impl Client {
         if self.discovery_settled()
             && let Some(site) = &mut self.site
         {
-            site.scheduler.end_grace();
+            site.scheduler.discovery_settled();
         }
         self.schedule(now);
         self.pump_uploads(now);
@@ -1616,7 +1620,12 @@ impl Client {
     /// moves to the new version's swarm.
     fn switch_site(&mut self, now: Instant, verified: VerifiedManifest) {
         let map = PieceMap::new(verified.manifest());
-        let mut scheduler = Scheduler::new(self.config.scheduler.clone(), map.len(), now);
+        let tuning = if verified.manifest().origin_under_pressure() {
+            self.config.scheduler_under_pressure.clone()
+        } else {
+            self.config.scheduler.clone()
+        };
+        let mut scheduler = Scheduler::new(tuning, map.len(), now);
         let mut store: Vec<Option<Box<[u8]>>> = vec![None; map.len() as usize];
         if let Some(old) = self.site.take() {
             // Answers to the old version's requests may still arrive: expect them.

@@ -323,7 +323,9 @@ impl Manifest {
         // A manifest that could not travel between peers is not publishable.
         let len = self.encoded_len().saturating_add(SIGNATURE_LEN as u64);
         if len > MAX_MANIFEST_LEN as u64 {
-            return bad(format!("signed encoding of {len} bytes exceeds {MAX_MANIFEST_LEN}"));
+            return bad(format!(
+                "signed encoding of {len} bytes exceeds {MAX_MANIFEST_LEN}"
+            ));
         }
         Ok(())
     }

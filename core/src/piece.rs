@@ -138,7 +138,10 @@ impl PieceMap {
     /// Global indices of an asset's pieces.
     pub fn asset_pieces(&self, asset: u32) -> std::ops::Range<PieceIndex> {
         let a = asset as usize;
-        match (self.first_piece.get(a), a.checked_add(1).and_then(|b| self.first_piece.get(b))) {
+        match (
+            self.first_piece.get(a),
+            a.checked_add(1).and_then(|b| self.first_piece.get(b)),
+        ) {
             (Some(&s), Some(&e)) => s..e,
             _ => 0..0,
         }

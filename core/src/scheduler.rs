@@ -64,6 +64,27 @@ pub struct SchedulerConfig {
     /// Strikes (timeouts not made up for by deliveries) after which a peer
     /// is disconnected as unresponsive.
     pub max_strikes: u32,
+    /// Keep the whole discovery grace even once connections have settled,
+    /// unless no peer is connected at all: pieces nobody has yet are left
+    /// for neighbours to fetch and pass on (emergency mode).
+    pub await_swarm: bool,
+}
+
+impl SchedulerConfig {
+    /// Tuning while the site's manifest says its origin is under pressure
+    /// (emergency mode): peers and seeders first, the origin only after
+    /// much longer waits or when no peer has a piece at all.
+    pub fn origin_under_pressure() -> Self {
+        SchedulerConfig {
+            request_timeout: Duration::from_millis(6000),
+            piece_deadline: Duration::from_millis(15_000),
+            discovery_grace: Duration::from_millis(5000),
+            max_origin_requests: 1,
+            max_origin_run: 16,
+            await_swarm: true,
+            ..SchedulerConfig::default()
+        }
+    }
 }
 
 impl Default for SchedulerConfig {
@@ -77,6 +98,7 @@ impl Default for SchedulerConfig {
             max_origin_requests: 4,
             endgame_copies: 2,
             max_strikes: 8,
+            await_swarm: false,
         }
     }
 }
@@ -174,10 +196,18 @@ impl Scheduler {
         &self.done
     }
 
-    /// Stops waiting for peers to show up: the tracker said the swarm is
-    /// empty, or cannot be reached.
+    /// Stops waiting for peers to show up: the tracker cannot be reached.
     pub fn end_grace(&mut self) {
         self.grace_until = None;
+    }
+
+    /// Discovery has settled (every offer answered, every connection up or
+    /// failed): ends the grace unless `await_swarm` asks to keep waiting
+    /// for connected peers to fetch what nobody has yet.
+    pub fn discovery_settled(&mut self) {
+        if !self.cfg.await_swarm || self.peers.is_empty() {
+            self.grace_until = None;
+        }
     }
 
     /// Whether the discovery grace is still running at `now`.

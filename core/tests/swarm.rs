@@ -252,3 +252,38 @@ fn a_new_manifest_spreads_peer_to_peer_and_older_ones_are_ignored() {
         assert!(net.nodes[i].banned.is_empty());
     }
 }
+
+/// A flash crowd meets one seeder: with the signed "origin under pressure"
+/// flag, visitors wait for peers instead of hitting the origin.
+#[test]
+fn emergency_mode_keeps_a_flash_crowd_off_the_origin() {
+    let crowd = |flags: u32| {
+        let mut s = site(8);
+        s.signed = Site::sign_flags(&s.secret, &s.files, 1, flags);
+        let mut net = Net::new(8, s);
+        net.origin_bytes_per_ms = 500; // a struggling origin: ~0.5 MB/s
+        net.add_node(visitor(), Behaviour::Honest, true);
+        for _ in 0..8 {
+            net.add_node(visitor(), Behaviour::Honest, false);
+        }
+        assert!(net.run_until(Duration::from_secs(120), Net::all_complete));
+        net.assert_all_bytes_correct();
+        let last = net
+            .nodes
+            .iter()
+            .filter_map(|n| n.finished_at)
+            .max()
+            .unwrap();
+        (net.origin_bytes, last, net.site.total())
+    };
+    let (normal, normal_done, copy) = crowd(0);
+    let (pressure, pressure_done, _) = crowd(peerhost_core::manifest::FLAG_ORIGIN_UNDER_PRESSURE);
+    eprintln!(
+        "one copy {copy} B; origin bytes normal {normal} (done {normal_done:?}), under pressure {pressure} (done {pressure_done:?})"
+    );
+    assert!(pressure < normal, "emergency mode must spare the origin");
+    assert!(
+        pressure <= copy / 2,
+        "under pressure the seeder carries the crowd"
+    );
+}

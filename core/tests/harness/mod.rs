@@ -55,6 +55,15 @@ impl Site {
     }
 
     pub fn sign(secret: &SiteSecret, files: &[(String, Vec<u8>)], version: u64) -> SignedManifest {
+        Self::sign_flags(secret, files, version, 0)
+    }
+
+    pub fn sign_flags(
+        secret: &SiteSecret,
+        files: &[(String, Vec<u8>)],
+        version: u64,
+        flags: u32,
+    ) -> SignedManifest {
         let assets = files
             .iter()
             .map(|(p, d)| Asset::from_bytes(p, "application/octet-stream", 16 * 1024, d))
@@ -64,7 +73,7 @@ impl Site {
             version,
             issued_at: WALL_START - 60,
             expires_at: WALL_START + 24 * 3600,
-            flags: 0,
+            flags,
             assets,
         }
         .sign(secret)
