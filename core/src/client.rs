@@ -180,6 +180,8 @@ pub enum CloseReason {
     Timeout,
     /// It kept letting requests time out.
     Unresponsive,
+    /// We are leaving ([`Client::leave`]).
+    Leaving,
     /// Already connected to that peer through another connection.
     Duplicate,
     /// The tracker connection went away before this one was set up.
@@ -655,10 +657,37 @@ impl Client {
                 site_key: *self.guard.site_key(),
                 have_version: self.guard.floor(),
             }));
-        if self.site.is_some() {
+        if let Some(site) = &mut self.site {
             self.tracker.next_announce = Some(now);
+            // Discovery starts now, not when the manifest arrived.
+            site.scheduler.restart_grace(now);
         }
         self.drive(now);
+    }
+
+    /// Leaves politely: a `stopped` announce for the swarm we are in and a
+    /// close for every connection. The client can be dropped afterwards.
+    pub fn leave(&mut self, now: Instant) {
+        if let (true, Some(info_hash)) = (self.tracker.connected, self.tracker.joined.take()) {
+            let msg = self.stopped(info_hash);
+            self.outputs.push_back(msg);
+        }
+        self.tracker.next_announce = None;
+        self.tracker.draft = None;
+        let conns: Vec<ConnId> = self.peers.keys().copied().collect();
+        for conn in conns {
+            self.close(conn, CloseReason::Leaving);
+        }
+        let _ = now;
+    }
+
+    /// Whether every piece of the asset at `path` is held and verified.
+    pub fn asset_complete(&self, path: &str) -> bool {
+        let Some(site) = &self.site else { return false };
+        site.manifest
+            .manifest()
+            .asset(path)
+            .is_some_and(|(i, _)| site.map.asset_pieces(i as u32).all(|p| site.have().has(p)))
     }
 
     /// The tracker connection failed or closed — or the driver has no
@@ -808,6 +837,11 @@ impl Client {
         let Some(peer) = self.peers.get_mut(&conn) else {
             return;
         };
+        if peer.is_open() {
+            // Reported twice (an answerer may see its channel already open
+            // and then get the open event too): one handshake is enough.
+            return;
+        }
         peer.phase = Phase::AwaitingHandshake {
             deadline: now + self.config.connect_timeout,
         };
@@ -1018,17 +1052,8 @@ impl Client {
         let site = self.site.as_ref().expect("announce needs a site");
         let info_hash = site.info_hash;
         if let Some(old) = self.tracker.joined.filter(|h| *h != info_hash) {
-            self.outputs
-                .push_back(Output::Tracker(ClientMessage::Announce(Announce {
-                    info_hash: old,
-                    peer_id: self.peer_id,
-                    numwant: Some(0),
-                    uploaded: self.stats.bytes_uploaded,
-                    downloaded: self.stats.bytes_from_peers,
-                    left: None,
-                    event: AnnounceEvent::Stopped,
-                    offers: Vec::new(),
-                })));
+            let msg = self.stopped(old);
+            self.outputs.push_back(msg);
             self.tracker.joined = None;
         }
         // Offers from the previous announce that nobody answered are stale.
@@ -1059,6 +1084,20 @@ impl Client {
         });
         self.tracker.next_announce = None;
         self.maybe_send_announce(now, false);
+    }
+
+    /// A `stopped` announce leaving the swarm `info_hash`.
+    fn stopped(&self, info_hash: InfoHash) -> Output {
+        Output::Tracker(ClientMessage::Announce(Announce {
+            info_hash,
+            peer_id: self.peer_id,
+            numwant: Some(0),
+            uploaded: self.stats.bytes_uploaded,
+            downloaded: self.stats.bytes_from_peers,
+            left: None,
+            event: AnnounceEvent::Stopped,
+            offers: Vec::new(),
+        }))
     }
 
     /// Sends the drafted announce once every offer is in (or `force`).
@@ -1278,7 +1317,22 @@ impl Client {
                 let have = Bitfield::from_bytes(piece_count, &have)
                     .ok_or(Misbehaviour::Protocol("bad bitfield"))?;
                 let site = self.site.as_mut().expect("handshakes only with a site");
+                // A repeated handshake replaces what we knew of the peer;
+                // answers to requests already sent are still welcome.
+                let in_flight: Vec<PieceIndex> = site
+                    .scheduler
+                    .peer_requests()
+                    .into_iter()
+                    .filter(|(c, _)| *c == conn)
+                    .map(|(_, p)| p)
+                    .collect();
                 site.scheduler.peer_left(conn);
+                self.peers
+                    .get_mut(&conn)
+                    .expect("open peer")
+                    .cancelled
+                    .extend(in_flight);
+                let site = self.site.as_mut().expect("site");
                 if version == site.version() {
                     if piece_count != site.map.len() {
                         return Err(Misbehaviour::Protocol(
@@ -1503,7 +1557,7 @@ impl Client {
     /// Returns whether the piece was new.
     fn store_piece(
         &mut self,
-        _now: Instant,
+        now: Instant,
         piece: PieceIndex,
         data: &[u8],
         from: Option<ConnId>,
@@ -1514,7 +1568,7 @@ impl Client {
         }
         site.store[piece as usize] = Some(data.into());
         site.origin_attempts.remove(&piece);
-        let losers = site.scheduler.piece_verified(piece, from);
+        let losers = site.scheduler.piece_verified(piece, from, now);
         let version = site.version();
         for conn in losers {
             self.cancel(conn, piece);
@@ -1639,7 +1693,7 @@ impl Client {
                 let p = map.get(i).expect("in range");
                 if let Some(data) = by_hash.get(&p.hash).filter(|d| d.len() == p.len as usize) {
                     store[i as usize] = Some((*data).into());
-                    scheduler.piece_verified(i, None);
+                    scheduler.piece_verified(i, None, now);
                 }
             }
             // Peers already met make discovery unnecessary.

@@ -196,6 +196,14 @@ impl Scheduler {
         &self.done
     }
 
+    /// Starts the discovery grace again from `now` (the tracker connection
+    /// came up only now), unless it was ended on purpose.
+    pub fn restart_grace(&mut self, now: Instant) {
+        if let Some(t) = &mut self.grace_until {
+            *t = (*t).max(now + self.cfg.discovery_grace);
+        }
+    }
+
     /// Stops waiting for peers to show up: the tracker cannot be reached.
     pub fn end_grace(&mut self) {
         self.grace_until = None;
@@ -346,12 +354,27 @@ impl Scheduler {
 
     /// `piece` was verified (from `from`, a peer, or `None` for the origin
     /// or local storage). Returns the other peers to send a `Cancel` to.
-    pub fn piece_verified(&mut self, piece: PieceIndex, from: Option<ConnId>) -> Vec<ConnId> {
+    pub fn piece_verified(
+        &mut self,
+        piece: PieceIndex,
+        from: Option<ConnId>,
+        now: Instant,
+    ) -> Vec<ConnId> {
         if let Some(conn) = from {
             self.drop_request(conn, piece);
             if let Some(p) = self.peers.get_mut(&conn) {
                 // A delivered piece earns back trust lost to timeouts.
                 p.strikes = p.strikes.saturating_sub(1);
+            }
+            // The peer is making progress: its queued requests get a fresh
+            // deadline (they wait behind the ones it is sending).
+            let fresh = now + self.cfg.request_timeout;
+            for v in self.requests.values_mut() {
+                for (c, deadline) in v.iter_mut() {
+                    if *c == conn && *deadline < fresh {
+                        *deadline = fresh;
+                    }
+                }
             }
         }
         self.done.set(piece);
@@ -456,15 +479,20 @@ impl Scheduler {
                     .map(move |(c, _)| (*p, *c))
             })
             .collect();
+        // One strike per peer per pass: a stall that expires a whole
+        // pipeline at once is one failure, not sixteen.
+        let mut struck = BTreeSet::new();
         for (piece, conn) in expired {
             self.drop_request(conn, piece);
             actions.push(Action::Cancel { conn, piece });
             if let Some(p) = self.peers.get_mut(&conn) {
-                p.strikes += 1;
                 // It had its chance at this piece.
                 p.refused.insert(piece);
-                if p.strikes == self.cfg.max_strikes {
-                    actions.push(Action::Drop { conn });
+                if struck.insert(conn) {
+                    p.strikes += 1;
+                    if p.strikes == self.cfg.max_strikes {
+                        actions.push(Action::Drop { conn });
+                    }
                 }
             }
             if !self.requests.contains_key(&piece) {

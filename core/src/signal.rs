@@ -145,6 +145,15 @@ pub const MAX_SCRAPE_HASHES: usize = 255;
 pub const DEFAULT_ANNOUNCE_INTERVAL_SECS: u64 = 120;
 /// Longest JSON text `from_json` looks at: a push of the largest manifest.
 pub const MAX_JSON_LEN: usize = MAX_MANIFEST_LEN / 3 * 4 + 8 * 1024;
+/// Serialises with the buffer sized up front: relayed SDPs are the bulk of
+/// a tracker's output, and growing the buffer copies them several times.
+fn json_sized<T: Serialize>(v: &T, capacity: usize) -> Result<String, serde_json::Error> {
+    let mut buf = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut buf, v)?;
+    // serde_json writes valid UTF-8.
+    String::from_utf8(buf).map_err(|e| serde::ser::Error::custom(e.to_string()))
+}
+
 /// Longest action echoed back in an [`ServerMessage::Error`].
 const MAX_ECHOED_ACTION: usize = 64;
 
@@ -702,41 +711,60 @@ impl ClientMessage {
     /// The JSON text of this message.
     pub fn to_json(&self) -> String {
         let out = match self {
-            ClientMessage::Announce(a) => serde_json::to_string(&AnnounceOut {
-                action: ACTION_ANNOUNCE,
-                info_hash: &a.info_hash,
-                peer_id: &a.peer_id,
-                numwant: a.numwant,
-                uploaded: a.uploaded,
-                downloaded: a.downloaded,
-                left: a.left,
-                event: (a.event != AnnounceEvent::Update).then_some(a.event),
-                offers: (!a.offers.is_empty()).then_some(&a.offers),
-            }),
-            ClientMessage::Answer(a) => serde_json::to_string(&AnswerOut {
-                action: ACTION_ANNOUNCE,
-                info_hash: &a.info_hash,
-                peer_id: &a.peer_id,
-                to_peer_id: &a.to_peer_id,
-                offer_id: &a.offer_id,
-                answer: &a.answer,
-            }),
-            ClientMessage::Scrape { info_hashes } => serde_json::to_string(&ScrapeOut {
-                action: ACTION_SCRAPE,
-                info_hash: (!info_hashes.is_empty()).then_some(info_hashes),
-            }),
-            ClientMessage::PublishManifest { manifest } => serde_json::to_string(&PublishOut {
-                action: ACTION_PUBLISH,
-                manifest: STANDARD.encode(manifest),
-            }),
+            ClientMessage::Announce(a) => json_sized(
+                &AnnounceOut {
+                    action: ACTION_ANNOUNCE,
+                    info_hash: &a.info_hash,
+                    peer_id: &a.peer_id,
+                    numwant: a.numwant,
+                    uploaded: a.uploaded,
+                    downloaded: a.downloaded,
+                    left: a.left,
+                    event: (a.event != AnnounceEvent::Update).then_some(a.event),
+                    offers: (!a.offers.is_empty()).then_some(&a.offers),
+                },
+                a.offers
+                    .iter()
+                    .map(|o| o.offer.sdp.len() + 96)
+                    .sum::<usize>()
+                    + 256,
+            ),
+            ClientMessage::Answer(a) => json_sized(
+                &AnswerOut {
+                    action: ACTION_ANNOUNCE,
+                    info_hash: &a.info_hash,
+                    peer_id: &a.peer_id,
+                    to_peer_id: &a.to_peer_id,
+                    offer_id: &a.offer_id,
+                    answer: &a.answer,
+                },
+                a.answer.sdp.len() + 256,
+            ),
+            ClientMessage::Scrape { info_hashes } => json_sized(
+                &ScrapeOut {
+                    action: ACTION_SCRAPE,
+                    info_hash: (!info_hashes.is_empty()).then_some(info_hashes),
+                },
+                256,
+            ),
+            ClientMessage::PublishManifest { manifest } => json_sized(
+                &PublishOut {
+                    action: ACTION_PUBLISH,
+                    manifest: STANDARD.encode(manifest),
+                },
+                manifest.len() / 3 * 4 + 64,
+            ),
             ClientMessage::SubscribeManifest {
                 site_key,
                 have_version,
-            } => serde_json::to_string(&SubscribeOut {
-                action: ACTION_MANIFEST,
-                site_key: site_key.to_string(),
-                have_version: *have_version,
-            }),
+            } => json_sized(
+                &SubscribeOut {
+                    action: ACTION_MANIFEST,
+                    site_key: site_key.to_string(),
+                    have_version: *have_version,
+                },
+                256,
+            ),
         };
         out.unwrap_or_default()
     }
@@ -981,27 +1009,36 @@ impl ServerMessage {
                 interval,
                 complete,
                 incomplete,
-            } => serde_json::to_string(&AnnounceResponseOut {
-                action: ACTION_ANNOUNCE,
-                info_hash,
-                interval: *interval,
-                complete: *complete,
-                incomplete: *incomplete,
-            }),
-            ServerMessage::Offer(o) => serde_json::to_string(&RelayedOfferOut {
-                action: ACTION_ANNOUNCE,
-                info_hash: &o.info_hash,
-                peer_id: &o.peer_id,
-                offer_id: &o.offer_id,
-                offer: &o.offer,
-            }),
-            ServerMessage::Answer(a) => serde_json::to_string(&RelayedAnswerOut {
-                action: ACTION_ANNOUNCE,
-                info_hash: &a.info_hash,
-                peer_id: &a.peer_id,
-                offer_id: &a.offer_id,
-                answer: &a.answer,
-            }),
+            } => json_sized(
+                &AnnounceResponseOut {
+                    action: ACTION_ANNOUNCE,
+                    info_hash,
+                    interval: *interval,
+                    complete: *complete,
+                    incomplete: *incomplete,
+                },
+                256,
+            ),
+            ServerMessage::Offer(o) => json_sized(
+                &RelayedOfferOut {
+                    action: ACTION_ANNOUNCE,
+                    info_hash: &o.info_hash,
+                    peer_id: &o.peer_id,
+                    offer_id: &o.offer_id,
+                    offer: &o.offer,
+                },
+                o.offer.sdp.len() + 256,
+            ),
+            ServerMessage::Answer(a) => json_sized(
+                &RelayedAnswerOut {
+                    action: ACTION_ANNOUNCE,
+                    info_hash: &a.info_hash,
+                    peer_id: &a.peer_id,
+                    offer_id: &a.offer_id,
+                    answer: &a.answer,
+                },
+                a.answer.sdp.len() + 256,
+            ),
             ServerMessage::ScrapeResponse { files } => {
                 let mut map = serde_json::Map::new();
                 for (h, f) in files {
@@ -1010,37 +1047,49 @@ impl ServerMessage {
                         serde_json::to_value(f).unwrap_or_default(),
                     );
                 }
-                serde_json::to_string(&ScrapeResponseOut {
-                    action: ACTION_SCRAPE,
-                    files: map,
-                    flags: ScrapeFlags {
-                        min_request_interval: DEFAULT_ANNOUNCE_INTERVAL_SECS,
+                json_sized(
+                    &ScrapeResponseOut {
+                        action: ACTION_SCRAPE,
+                        files: map,
+                        flags: ScrapeFlags {
+                            min_request_interval: DEFAULT_ANNOUNCE_INTERVAL_SECS,
+                        },
                     },
-                })
+                    64 + files.len() * 96,
+                )
             }
             ServerMessage::Error {
                 action,
                 failure_reason,
                 info_hash,
-            } => serde_json::to_string(&ErrorOut {
-                action,
-                failure_reason,
-                info_hash: info_hash.as_ref(),
-            }),
+            } => json_sized(
+                &ErrorOut {
+                    action,
+                    failure_reason,
+                    info_hash: info_hash.as_ref(),
+                },
+                256,
+            ),
             ServerMessage::ManifestPush {
                 site_key,
                 version,
                 manifest,
-            } => serde_json::to_string(&PushOut {
-                action: ACTION_MANIFEST,
-                site_key: site_key.to_string(),
-                version: *version,
-                manifest: STANDARD.encode(manifest),
-            }),
-            ServerMessage::PublishResult { version } => serde_json::to_string(&PublishResultOut {
-                action: ACTION_PUBLISH,
-                version: *version,
-            }),
+            } => json_sized(
+                &PushOut {
+                    action: ACTION_MANIFEST,
+                    site_key: site_key.to_string(),
+                    version: *version,
+                    manifest: STANDARD.encode(manifest),
+                },
+                manifest.len() / 3 * 4 + 128,
+            ),
+            ServerMessage::PublishResult { version } => json_sized(
+                &PublishResultOut {
+                    action: ACTION_PUBLISH,
+                    version: *version,
+                },
+                256,
+            ),
         };
         out.unwrap_or_default()
     }

@@ -287,3 +287,94 @@ fn emergency_mode_keeps_a_flash_crowd_off_the_origin() {
         "under pressure the seeder carries the crowd"
     );
 }
+
+/// Drivers may report a channel open twice, and a peer may repeat its
+/// handshake: neither may turn answers already in flight into "unrequested
+/// pieces" and get an honest peer banned.
+#[test]
+fn repeated_open_and_handshake_do_not_get_an_honest_peer_banned() {
+    use peerhost_core::client::{Client, ManifestSource, Output};
+    use peerhost_core::scheduler::ConnId;
+    use peerhost_core::signal::{OfferId, PeerId};
+    use peerhost_core::signal::{RelayedOffer, Sdp, ServerMessage, swarm_id};
+    use peerhost_core::time::{Instant, UnixTime};
+    use peerhost_core::wire::Frame;
+
+    let s = site(9);
+    let wall = UnixTime(harness::WALL_START);
+    let mut c = Client::new(visitor(), s.secret.site_key(), 0, 1, Instant(0));
+    c.handle_manifest(Instant(0), wall, &s.signed, ManifestSource::Origin)
+        .unwrap();
+    c.handle_tracker_connected(Instant(0));
+    c.want(Instant(0), &s.files[1].0).unwrap();
+    // A remote offer makes connection `conn`; we answer; the channel opens twice.
+    c.handle_tracker(
+        Instant(1),
+        ServerMessage::Offer(RelayedOffer {
+            info_hash: swarm_id(&s.secret.site_key(), 1),
+            peer_id: PeerId(*b"-PH0001-remotepeer01"),
+            offer_id: OfferId(*b"offer-id-0000000001x"),
+            offer: Sdp::offer("x"),
+        }),
+    );
+    let conn = std::iter::from_fn(|| c.poll_output())
+        .find_map(|o| match o {
+            Output::AcceptOffer { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .expect("accepted the offer");
+    c.handle_local_sdp(Instant(2), conn, Sdp::answer("y"));
+    c.handle_peer_open(Instant(3), conn);
+    c.handle_peer_open(Instant(3), conn);
+    let sent_handshakes = |c: &mut Client, conn: ConnId| {
+        std::iter::from_fn(|| c.poll_output())
+            .filter(
+                |o| matches!(o, Output::SendPeer { conn: x, bytes } if *x == conn && bytes[0] == 0),
+            )
+            .count()
+    };
+    assert_eq!(
+        sent_handshakes(&mut c, conn),
+        1,
+        "one handshake per channel"
+    );
+    let map = peerhost_core::piece::PieceMap::new(s.signed.manifest());
+    let full = |n: u32| vec![0xffu8; n.div_ceil(8) as usize];
+    let mut have = full(map.len());
+    let spare = (8 - map.len() % 8) % 8;
+    *have.last_mut().unwrap() &= !((1u8 << spare) - 1);
+    let hs = Frame::Handshake {
+        site_key: *s.secret.site_key().as_bytes(),
+        version: 1,
+        piece_count: map.len(),
+        have,
+    };
+    c.handle_peer_frame(Instant(4), conn, &hs.encode());
+    let requested: Vec<u32> = std::iter::from_fn(|| c.poll_output())
+        .filter_map(|o| match o {
+            Output::SendPeer { bytes, .. } => match Frame::decode(&bytes) {
+                Ok(Frame::Request { piece }) => Some(piece),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert!(!requested.is_empty());
+    // The peer repeats its handshake, then answers the first request.
+    c.handle_peer_frame(Instant(5), conn, &hs.encode());
+    let p = map.get(requested[0]).unwrap();
+    let data = s.files[p.asset as usize].1
+        [p.offset as usize..(p.offset + u64::from(p.len)) as usize]
+        .to_vec();
+    c.handle_peer_frame(
+        Instant(6),
+        conn,
+        &Frame::Piece {
+            piece: requested[0],
+            data,
+        }
+        .encode(),
+    );
+    assert_eq!(c.stats().peers_banned, 0);
+    assert_eq!(c.stats().bytes_from_peers, u64::from(p.len));
+}

@@ -1,1 +1,9 @@
-//! Shared helpers for the integration tests.
+//! Shared helpers for peerhost's cross-crate and end-to-end tests.
+//!
+//! - [`browser`]: real headless Chromium visitors (each its own process and
+//!   profile) driven over a line protocol.
+//! - [`server`]: the `peerhost demo` server (origin with byte counters,
+//!   tracker, browser client files) on 127.0.0.1, run on its own thread.
+
+pub mod browser;
+pub mod server;

@@ -1,1 +1,201 @@
-//! peerhost browser driver.
+//! peerhost-wasm: the browser driver of the peerhost core.
+//!
+//! The loader script (`js/peerhost.js`, the one tag a site adds) creates a
+//! [`Peerhost`] with the site key from the tag, feeds it the site's signed
+//! manifest, and asks it for assets on behalf of the Service Worker
+//! (`js/peerhost-sw.js`). Everything else — the tracker WebSocket, the
+//! WebRTC data channels, origin `Range` fetches, timers — is driven here
+//! around the sans-IO [`peerhost_core::client::Client`] (see
+//! [`driver`] for the loop).
+
+mod driver;
+mod origin;
+mod peer_conn;
+mod timer;
+mod tracker_socket;
+
+use js_sys::{Promise, Reflect};
+use peerhost_core::client::{Client, ClientConfig, ManifestSource};
+use peerhost_core::manifest::{SignedManifest, SiteKey};
+use peerhost_core::upload::UploadLimits;
+use wasm_bindgen::prelude::*;
+
+use driver::{Driver, Shared, now_ms};
+
+/// One site's peerhost client in this page.
+#[wasm_bindgen]
+pub struct Peerhost {
+    driver: Shared,
+}
+
+fn opt_f64(options: &JsValue, key: &str) -> Option<f64> {
+    Reflect::get(options, &key.into())
+        .ok()
+        .and_then(|v| v.as_f64())
+}
+
+fn opt_str(options: &JsValue, key: &str) -> Option<String> {
+    Reflect::get(options, &key.into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .filter(|s| !s.is_empty())
+}
+
+fn opt_bool(options: &JsValue, key: &str) -> Option<bool> {
+    Reflect::get(options, &key.into())
+        .ok()
+        .and_then(|v| v.as_bool())
+}
+
+#[wasm_bindgen]
+impl Peerhost {
+    /// Starts a client. `options`: `siteKey` (required, base64url), and
+    /// optionally `tracker` (ws:// URL), `floorVersion` (highest version
+    /// seen on an earlier visit), `maxPeers`, `uploadBytesPerSec`,
+    /// `uploadTotalBytes`, `leechOnly`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> Result<Peerhost, JsError> {
+        let site_key: SiteKey = opt_str(&options, "siteKey")
+            .ok_or_else(|| JsError::new("peerhost: siteKey is required"))?
+            .parse()
+            .map_err(|e| JsError::new(&format!("peerhost: {e}")))?;
+        let mut config = ClientConfig::default();
+        if let Some(n) = opt_f64(&options, "maxPeers") {
+            config.max_peers = (n as usize).clamp(1, 64);
+        }
+        let mut upload = UploadLimits::default();
+        if let Some(r) = opt_f64(&options, "uploadBytesPerSec") {
+            upload.bytes_per_sec = Some(r.max(0.0) as u64);
+        }
+        if let Some(t) = opt_f64(&options, "uploadTotalBytes") {
+            upload.total = Some(t.max(0.0) as u64);
+        }
+        config.upload = upload;
+        config.leech_only = opt_bool(&options, "leechOnly").unwrap_or(false);
+        let floor = opt_f64(&options, "floorVersion").unwrap_or(0.0) as u64;
+        let mut seed = [0u8; 8];
+        // Randomness for ids and tie-breaks; not for secrets.
+        for b in &mut seed {
+            *b = (js_sys::Math::random() * 256.0) as u8;
+        }
+        let epoch = now_ms();
+        let client = Client::new(
+            config,
+            site_key,
+            floor,
+            u64::from_le_bytes(seed),
+            peerhost_core::time::Instant(0),
+        );
+        let driver = Driver::new(client, epoch, opt_str(&options, "tracker"));
+        Ok(Peerhost { driver })
+    }
+
+    /// Verifies the signed manifest (`peerhost.json` text) with the site key;
+    /// returns its version. On the first success the tracker is contacted.
+    #[wasm_bindgen(js_name = loadManifest)]
+    pub fn load_manifest(&self, json: &str) -> Result<f64, JsError> {
+        let signed = SignedManifest::from_json(json).map_err(|e| JsError::new(&e.to_string()))?;
+        let mut d = self.driver.borrow_mut();
+        let now = d.now();
+        let first = d.client.manifest().is_none();
+        d.client
+            .handle_manifest(now, Driver::wall(), &signed, ManifestSource::Origin)
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        if first {
+            d.connect_tracker();
+        }
+        d.pump();
+        Ok(d.client.manifest().map_or(0, |m| m.version()) as f64)
+    }
+
+    /// Paths of the assets the current manifest lists.
+    #[wasm_bindgen(js_name = listedPaths)]
+    pub fn listed_paths(&self) -> js_sys::Array {
+        let d = self.driver.borrow();
+        d.client
+            .manifest()
+            .map(|m| {
+                m.manifest()
+                    .assets
+                    .iter()
+                    .map(|a| JsValue::from_str(&a.path))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A promise of `{ body: Uint8Array, contentType }` for a listed asset,
+    /// from peers or the origin, verified. Rejects for unlisted paths.
+    pub fn fetch(&self, path: &str) -> Result<Promise, JsValue> {
+        let mut d = self.driver.borrow_mut();
+        let p = d.want(path)?;
+        d.pump();
+        Ok(p)
+    }
+
+    /// Offers bytes the page already has (browser cache) for seeding;
+    /// only pieces matching the manifest are taken. Returns pieces taken.
+    #[wasm_bindgen(js_name = addAsset)]
+    pub fn add_asset(&self, path: &str, bytes: &[u8]) -> usize {
+        let mut d = self.driver.borrow_mut();
+        let now = d.now();
+        let n = d.client.add_asset(now, path, bytes);
+        d.pump();
+        n
+    }
+
+    /// Stop or resume uploading (hidden tab, metered network, opt-out).
+    #[wasm_bindgen(js_name = setLeechOnly)]
+    pub fn set_leech_only(&self, on: bool) {
+        let mut d = self.driver.borrow_mut();
+        let now = d.now();
+        d.client.set_leech_only(now, on);
+        d.pump();
+    }
+
+    /// Highest manifest version accepted: persist it to refuse rollbacks on
+    /// the next visit.
+    #[wasm_bindgen(js_name = versionFloor)]
+    pub fn version_floor(&self) -> f64 {
+        self.driver.borrow().client.version_floor() as f64
+    }
+
+    /// Figures for people and tests, as a plain object.
+    pub fn stats(&self) -> JsValue {
+        let d = self.driver.borrow();
+        let s = d.client.stats();
+        let per_asset: serde_json::Map<String, serde_json::Value> = s
+            .per_asset
+            .iter()
+            .map(|(p, (peers, origin))| {
+                (
+                    p.clone(),
+                    serde_json::json!({ "peers": peers, "origin": origin }),
+                )
+            })
+            .collect();
+        let v = serde_json::json!({
+            "version": d.client.manifest().map(|m| m.version()),
+            "peers": d.client.active_peers(),
+            "bytesFromPeers": s.bytes_from_peers,
+            "bytesFromOrigin": s.bytes_from_origin,
+            "bytesUploaded": s.bytes_uploaded,
+            "piecesRejected": s.pieces_rejected,
+            "peersBanned": s.peers_banned,
+            "requestTimeouts": s.request_timeouts,
+            "perAsset": per_asset,
+            "log": d.log.iter().collect::<Vec<_>>(),
+        });
+        js_sys::JSON::parse(&v.to_string()).unwrap_or(JsValue::NULL)
+    }
+
+    /// Closes every connection and stops.
+    pub fn close(self) {
+        let mut d = self.driver.borrow_mut();
+        d.tracker = None;
+        let peers = std::mem::take(&mut d.peers);
+        for (_, pc) in peers {
+            peer_conn::retire(Some(pc));
+        }
+    }
+}

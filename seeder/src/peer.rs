@@ -1,0 +1,401 @@
+//! One WebRTC peer connection and its `peerhost/1` data channel, on
+//! webrtc-rs.
+//!
+//! Each connection is one task that owns the `PeerConnection`; a reader
+//! and a writer subtask own the data channel's two directions. SDP goes
+//! without trickle, as the browser driver does: the task waits for ICE
+//! gathering to complete and reports the whole SDP. Dropping the
+//! [`PeerHandle`] ends the task, which aborts its subtasks and closes the
+//! connection; nothing of a peer outlives it.
+//!
+//! Backpressure: the writer awaits `DataChannel::send`, which blocks while
+//! the channel holds more than [`PeerNet::send_buffer_limit`] unacknowledged
+//! bytes. What waits in front of it is bounded by the protocol: the core
+//! sends a peer at most `MAX_REQUESTS_IN_FLIGHT` pieces it asked for.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use peerhost_core::scheduler::ConnId;
+use peerhost_core::signal::Sdp;
+use peerhost_core::wire::CHANNEL_LABEL;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use webrtc::data_channel::{
+    DataChannel, DataChannelEvent, RTCDataChannelInit, RTCDataChannelState,
+};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceGatheringState, RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
+};
+
+use crate::driver::Input;
+
+/// How peer connections are set up; one per process.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerNet {
+    /// Local UDP addresses to gather host candidates on (`127.0.0.1:0` in tests).
+    pub udp_addrs: Vec<String>,
+    /// Unacknowledged bytes a data channel may hold before `send` waits.
+    pub send_buffer_limit: usize,
+    /// Longest wait for ICE gathering before the SDP is sent as it is.
+    pub gather_timeout: Duration,
+    /// The SCTP receive window we advertise (bytes a peer may have in
+    /// flight towards us); see [`DEFAULT_SCTP_RECEIVE_WINDOW`].
+    pub sctp_receive_window: u32,
+}
+
+/// Default SCTP receive window: 64 KiB.
+///
+/// webrtc-rs advertises 1 MiB by default. A sender may then burst far more
+/// datagrams than a default UDP socket buffer holds (Linux
+/// `net.core.rmem_default` = 208 KiB, about 90 datagrams of ~1.2 KB): on a
+/// busy receiver the kernel drops the excess, and SCTP recovers only after
+/// a retransmission timeout of at least 1 s. Measured on loopback (1 MB,
+/// 2 busy cores): 1 MiB window, 40–80 drops and 1.7–1.9 s per run, some
+/// runs stalled past the request timeout; 128 KiB, still drops; 64 KiB, no
+/// drop and 0.7 s every run. The window only bounds what we *receive*
+/// (requests, for a seeder; pieces, for a mirror): over a path with round
+/// trip time `rtt` a mirror pulls at most `window / rtt` from one peer.
+pub(crate) const DEFAULT_SCTP_RECEIVE_WINDOW: u32 = 64 * 1024;
+
+impl Default for PeerNet {
+    fn default() -> Self {
+        PeerNet {
+            udp_addrs: vec!["127.0.0.1:0".to_owned()],
+            send_buffer_limit: 1 << 20,
+            sctp_receive_window: DEFAULT_SCTP_RECEIVE_WINDOW,
+            gather_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Which side of the handshake we are.
+#[derive(Debug)]
+pub(crate) enum Role {
+    /// We create the channel and the offer.
+    Offer,
+    /// We answer this remote offer SDP.
+    Answer(String),
+}
+
+/// What the driver keeps of a connection.
+#[derive(Debug)]
+pub(crate) struct PeerHandle {
+    answers: mpsc::UnboundedSender<String>,
+    frames: mpsc::UnboundedSender<Bytes>,
+    task: JoinHandle<()>,
+}
+
+impl PeerHandle {
+    /// Starts the connection's task.
+    pub(crate) fn spawn(
+        conn: ConnId,
+        role: Role,
+        net: Arc<PeerNet>,
+        inputs: mpsc::Sender<Input>,
+    ) -> PeerHandle {
+        let (answers_tx, answers) = mpsc::unbounded_channel();
+        let (frames_tx, frames) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(conn, role, net, inputs, answers, frames));
+        PeerHandle {
+            answers: answers_tx,
+            frames: frames_tx,
+            task,
+        }
+    }
+
+    /// Applies the remote answer to our offer.
+    pub(crate) fn apply_answer(&self, sdp: String) {
+        let _ = self.answers.send(sdp);
+    }
+
+    /// Queues one frame for the data channel.
+    pub(crate) fn send(&self, frame: Vec<u8>) {
+        let _ = self.frames.send(Bytes::from(frame));
+    }
+
+    /// Closes the connection and returns its task, to await on shutdown.
+    pub(crate) fn close(self) -> JoinHandle<()> {
+        self.task
+    }
+}
+
+/// Events webrtc-rs reports from its driver; forwarded without waiting.
+enum Ctl {
+    Gathered,
+    State(RTCPeerConnectionState),
+    Channel(Arc<dyn DataChannel>),
+}
+
+struct Handler(mpsc::UnboundedSender<Ctl>);
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.0.send(Ctl::Gathered);
+        }
+    }
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.0.send(Ctl::State(state));
+    }
+    async fn on_data_channel(&self, dc: Arc<dyn DataChannel>) {
+        let _ = self.0.send(Ctl::Channel(dc));
+    }
+}
+
+async fn build(
+    net: &PeerNet,
+    ctl: mpsc::UnboundedSender<Ctl>,
+) -> Result<impl PeerConnection, String> {
+    // mDNS would open a multicast socket (absent in a loopback-only
+    // namespace) and hide addresses browsers must dial: off.
+    let settings = SettingEngineBuilder::new()
+        .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+        .with_sctp_max_receive_buffer_size(net.sctp_receive_window)
+        .build();
+    PeerConnectionBuilder::new()
+        // No STUN/TURN: host candidates on the configured addresses only.
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_setting_engine(settings)
+        .with_handler(Arc::new(Handler(ctl)))
+        .with_udp_addrs(net.udp_addrs.clone())
+        .with_data_channel_send_buffer_limit(net.send_buffer_limit)
+        .build()
+        .await
+        .map_err(|e| format!("cannot create a peer connection: {e}"))
+}
+
+/// The connection's whole life.
+async fn run(
+    conn: ConnId,
+    role: Role,
+    net: Arc<PeerNet>,
+    inputs: mpsc::Sender<Input>,
+    mut answers: mpsc::UnboundedReceiver<String>,
+    frames: mpsc::UnboundedReceiver<Bytes>,
+) {
+    let (ctl_tx, mut ctl) = mpsc::unbounded_channel();
+    let pc = match build(&net, ctl_tx).await {
+        Ok(pc) => pc,
+        Err(e) => {
+            let _ = inputs.send(Input::LocalSdp { conn, sdp: Err(e) }).await;
+            return;
+        }
+    };
+    let mut channel = Channel::new(conn, inputs.clone(), frames);
+    let offering = matches!(role, Role::Offer);
+    // Events that arrive while we wait for gathering are kept for later.
+    let mut early: Vec<Ctl> = Vec::new();
+    let setup = async {
+        match role {
+            Role::Offer => {
+                let init = RTCDataChannelInit {
+                    ordered: true,
+                    ..Default::default()
+                };
+                let dc = pc
+                    .create_data_channel(CHANNEL_LABEL, Some(init))
+                    .await
+                    .map_err(|e| format!("cannot create the data channel: {e}"))?;
+                early.push(Ctl::Channel(dc));
+                let offer = pc.create_offer(None).await.map_err(|e| e.to_string())?;
+                pc.set_local_description(offer)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Role::Answer(remote) => {
+                let remote = RTCSessionDescription::offer(remote).map_err(|e| e.to_string())?;
+                pc.set_remote_description(remote)
+                    .await
+                    .map_err(|e| format!("bad remote offer: {e}"))?;
+                let answer = pc.create_answer(None).await.map_err(|e| e.to_string())?;
+                pc.set_local_description(answer)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        let gathered = async {
+            while let Some(ev) = ctl.recv().await {
+                match ev {
+                    Ctl::Gathered => return,
+                    other => early.push(other),
+                }
+            }
+        };
+        // On timeout, send what has been gathered so far.
+        let _ = tokio::time::timeout(net.gather_timeout, gathered).await;
+        pc.local_description()
+            .await
+            .map(|d| d.sdp)
+            .ok_or_else(|| "no local description".to_owned())
+    };
+    let sdp = tokio::select! {
+        r = setup => r,
+        // The driver dropped us while we were still setting up.
+        () = closed(&mut answers) => Err(String::new()),
+    };
+    let sdp = match sdp {
+        Ok(sdp) => sdp,
+        Err(e) => {
+            if !e.is_empty() {
+                let _ = inputs.send(Input::LocalSdp { conn, sdp: Err(e) }).await;
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(2), pc.close()).await;
+            return;
+        }
+    };
+    let sdp = if offering {
+        Sdp::offer(sdp)
+    } else {
+        Sdp::answer(sdp)
+    };
+    if inputs
+        .send(Input::LocalSdp { conn, sdp: Ok(sdp) })
+        .await
+        .is_err()
+    {
+        let _ = tokio::time::timeout(Duration::from_secs(2), pc.close()).await;
+        return;
+    }
+    for ev in early {
+        if let Ctl::Channel(dc) = ev {
+            channel.attach(dc).await;
+        }
+    }
+    // Until the driver drops us, or the connection dies.
+    let closed_remotely = loop {
+        tokio::select! {
+            answer = answers.recv() => match answer {
+                None => break false,
+                Some(sdp) => {
+                    let applied = match RTCSessionDescription::answer(sdp) {
+                        Ok(d) => pc.set_remote_description(d).await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    if let Err(e) = applied {
+                        tracing::debug!(conn = conn.0, error = %e, "remote answer refused");
+                        break true;
+                    }
+                }
+            },
+            ev = ctl.recv() => match ev {
+                None => break true,
+                Some(Ctl::Channel(dc)) => channel.attach(dc).await,
+                Some(Ctl::State(RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed)) => break true,
+                Some(_) => {}
+            },
+            () = channel.ended() => break true,
+        }
+    };
+    channel.stop();
+    let _ = tokio::time::timeout(Duration::from_secs(2), pc.close()).await;
+    if closed_remotely {
+        let _ = inputs.send(Input::PeerClosed(conn)).await;
+    }
+}
+
+/// The `peerhost/1` data channel's reader and writer.
+struct Channel {
+    conn: ConnId,
+    inputs: mpsc::Sender<Input>,
+    frames: Option<mpsc::UnboundedReceiver<Bytes>>,
+    reader: Option<JoinHandle<()>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Channel {
+    fn new(
+        conn: ConnId,
+        inputs: mpsc::Sender<Input>,
+        frames: mpsc::UnboundedReceiver<Bytes>,
+    ) -> Channel {
+        Channel {
+            conn,
+            inputs,
+            frames: Some(frames),
+            reader: None,
+            writer: None,
+        }
+    }
+
+    /// Takes the first channel labelled [`CHANNEL_LABEL`]; others are closed.
+    async fn attach(&mut self, dc: Arc<dyn DataChannel>) {
+        if self.reader.is_some() || dc.label().await.ok().as_deref() != Some(CHANNEL_LABEL) {
+            let _ = dc.close().await;
+            return;
+        }
+        let Some(frames) = self.frames.take() else {
+            return;
+        };
+        self.reader = Some(tokio::spawn(read(
+            self.conn,
+            dc.clone(),
+            self.inputs.clone(),
+        )));
+        self.writer = Some(tokio::spawn(write(dc, frames)));
+    }
+
+    /// Resolves when the reader ended (the channel closed); never before
+    /// a channel is attached.
+    async fn ended(&mut self) {
+        match &mut self.reader {
+            Some(r) => {
+                let _ = r.await;
+                self.reader = None;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    fn stop(&mut self) {
+        for task in [self.reader.take(), self.writer.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
+        }
+    }
+}
+
+async fn read(conn: ConnId, dc: Arc<dyn DataChannel>, inputs: mpsc::Sender<Input>) {
+    // The answerer may get a channel that is already open: then no OnOpen
+    // may come, and one that does must not be reported twice.
+    let mut opened = false;
+    if matches!(dc.ready_state().await, Ok(RTCDataChannelState::Open)) {
+        opened = true;
+        if inputs.send(Input::PeerOpen(conn)).await.is_err() {
+            return;
+        }
+    }
+    while let Some(ev) = dc.poll().await {
+        let input = match ev {
+            DataChannelEvent::OnOpen if !opened => {
+                opened = true;
+                Input::PeerOpen(conn)
+            }
+            DataChannelEvent::OnMessage(msg) if opened => Input::PeerFrame(conn, msg.data.freeze()),
+            DataChannelEvent::OnClose => return,
+            _ => continue,
+        };
+        if inputs.send(input).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn write(dc: Arc<dyn DataChannel>, mut frames: mpsc::UnboundedReceiver<Bytes>) {
+    while let Some(frame) = frames.recv().await {
+        if dc.send(BytesMut::from(frame)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Resolves once the driver dropped the connection. Used only during
+/// setup, when no answer can arrive yet (answers follow our SDP).
+async fn closed<T>(rx: &mut mpsc::UnboundedReceiver<T>) {
+    while rx.recv().await.is_some() {}
+}

@@ -1,0 +1,100 @@
+// A line-protocol driver for real headless Chromium, used by the Rust
+// end-to-end tests (tests/src/browser.rs). One JSON command per stdin line,
+// one JSON reply per stdout line: {id, ok, result|error}.
+//
+// Each "visitor" is its own Chromium process with its own profile
+// (launchPersistentContext), so two visitors share nothing but the network.
+// WebRTC over loopback needs --allow-loopback-in-peer-connection and
+// --use-fake-ui-for-media-stream (see shared/reference/toolchain.md §4).
+import { chromium } from 'playwright-core';
+import readline from 'node:readline';
+
+const CHROMIUM = process.env.PEERHOST_CHROMIUM || '/usr/bin/chromium';
+const ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-dev-shm-usage',
+  '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream',
+];
+const visitors = new Map();
+
+function visitor(name) {
+  const v = visitors.get(name);
+  if (!v) throw new Error(`no visitor ${name}`);
+  return v;
+}
+
+const ops = {
+  async open({ visitor: name, profile, args = [], initScript }) {
+    const ctx = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM, headless: true, args: ARGS.concat(args),
+    });
+    if (initScript) await ctx.addInitScript(initScript);
+    const page = ctx.pages()[0] || await ctx.newPage();
+    const logs = [];
+    page.on('console', (m) => { if (logs.length < 500) logs.push(`${m.type()}: ${m.text()}`); });
+    page.on('pageerror', (e) => { if (logs.length < 500) logs.push(`pageerror: ${e.message}`); });
+    visitors.set(name, { ctx, page, logs });
+    return true;
+  },
+  async goto({ visitor: name, url, timeoutMs = 30000 }) {
+    const { page } = visitor(name);
+    const t0 = Date.now();
+    await page.goto(url, { waitUntil: 'load', timeout: timeoutMs });
+    return { loadMs: Date.now() - t0 };
+  },
+  async wait({ visitor: name, expr, timeoutMs = 30000 }) {
+    const { page } = visitor(name);
+    await page.waitForFunction(expr, null, { timeout: timeoutMs, polling: 100 });
+    return true;
+  },
+  async eval({ visitor: name, expr }) {
+    const { page } = visitor(name);
+    return await page.evaluate(expr);
+  },
+  // Every <img>: its path, whether it rendered, and the SHA-256 of its bytes
+  // as the page gets them now (through the Service Worker when controlled).
+  async images({ visitor: name }) {
+    const { page } = visitor(name);
+    return await page.evaluate(async () => {
+      const hex = (b) => Array.from(new Uint8Array(b)).map((x) => x.toString(16).padStart(2, '0')).join('');
+      const out = [];
+      const imgs = Array.from(document.images);
+      imgs.forEach((img) => { img.loading = 'eager'; });
+      for (const img of imgs) {
+        if (!img.complete) await new Promise((r) => { img.onload = img.onerror = r; });
+        const path = new URL(img.src).pathname;
+        const body = await (await fetch(img.src)).arrayBuffer();
+        out.push({ path, naturalWidth: img.naturalWidth, sha256: hex(await crypto.subtle.digest('SHA-256', body)) });
+      }
+      return out;
+    });
+  },
+  async logs({ visitor: name }) {
+    return visitor(name).logs;
+  },
+  async close({ visitor: name }) {
+    const v = visitors.get(name);
+    if (v) { visitors.delete(name); await v.ctx.close(); }
+    return true;
+  },
+};
+
+const rl = readline.createInterface({ input: process.stdin });
+let chain = Promise.resolve();
+rl.on('line', (line) => {
+  chain = chain.then(async () => {
+    let cmd;
+    try { cmd = JSON.parse(line); } catch { return; }
+    try {
+      const result = await ops[cmd.op](cmd);
+      process.stdout.write(JSON.stringify({ id: cmd.id, ok: true, result: result ?? null }) + '\n');
+    } catch (e) {
+      process.stdout.write(JSON.stringify({ id: cmd.id, ok: false, error: String(e && e.stack || e) }) + '\n');
+    }
+  });
+});
+rl.on('close', async () => {
+  await chain;
+  for (const name of Array.from(visitors.keys())) await ops.close({ visitor: name });
+  process.exit(0);
+});

@@ -1,0 +1,224 @@
+//! Real headless Chromium for end-to-end tests, driven through
+//! `tests/js/browser.mjs` (playwright-core with Debian's chromium).
+//!
+//! Browser tests run only inside the loopback-only network namespace that
+//! `cargo xtask test` sets up (`PEERHOST_NETNS=1`): there every ICE
+//! candidate is 127.0.0.1 and nothing can leave the machine.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// Whether browser/WebRTC tests may run here; prints why not otherwise.
+pub fn browser_tests_enabled(test: &str) -> bool {
+    if std::env::var("PEERHOST_NETNS").as_deref() == Ok("1") {
+        return true;
+    }
+    eprintln!(
+        "skipped {test}: browser tests run only in the loopback-only namespace of `cargo xtask test` (PEERHOST_NETNS=1)"
+    );
+    false
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// One node process driving any number of Chromium visitors.
+pub struct Browser {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    replies: Receiver<String>,
+    next_id: u64,
+    profiles: Vec<tempfile::TempDir>,
+}
+
+impl Browser {
+    /// Starts the driver. Panics with a clear message if node or the npm
+    /// packages are missing (run `cargo xtask test`, which installs them).
+    pub fn launch() -> Browser {
+        let root = repo_root();
+        assert!(
+            root.join("node_modules/playwright-core").exists(),
+            "node_modules/playwright-core is missing: run `npm ci` (cargo xtask test does)"
+        );
+        let mut child = Command::new("node")
+            .arg(root.join("tests/js/browser.mjs"))
+            // Its own process group, so no Chromium outlives the test.
+            .process_group(0)
+            .current_dir(&root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node runs");
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, replies) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Browser {
+            child,
+            stdin: Some(stdin),
+            replies,
+            next_id: 0,
+            profiles: Vec::new(),
+        }
+    }
+
+    /// Sends one command and waits (bounded) for its reply.
+    pub fn cmd(&mut self, mut cmd: Value) -> Result<Value, String> {
+        self.next_id += 1;
+        let id = self.next_id;
+        cmd["id"] = json!(id);
+        let stdin = self.stdin.as_mut().ok_or("driver closed")?;
+        writeln!(stdin, "{cmd}").map_err(|e| format!("driver gone: {e}"))?;
+        loop {
+            let line = self
+                .replies
+                .recv_timeout(Duration::from_secs(120))
+                .map_err(|_| format!("no reply to {cmd} within 120 s"))?;
+            let Ok(reply) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if reply["id"] != json!(id) {
+                continue;
+            }
+            return if reply["ok"] == json!(true) {
+                Ok(reply["result"].clone())
+            } else {
+                Err(reply["error"]
+                    .as_str()
+                    .unwrap_or("unknown error")
+                    .to_owned())
+            };
+        }
+    }
+
+    fn must(&mut self, cmd: Value) -> Value {
+        let what = cmd.to_string();
+        self.cmd(cmd)
+            .unwrap_or_else(|e| panic!("browser command {what} failed: {e}"))
+    }
+
+    /// Launches a visitor: its own Chromium process and fresh profile.
+    pub fn open(&mut self, visitor: &str) {
+        self.open_with(visitor, &[]);
+    }
+
+    /// Launches a visitor with extra Chromium flags.
+    pub fn open_with(&mut self, visitor: &str, args: &[&str]) {
+        self.open_scripted(visitor, args, None);
+    }
+
+    /// Launches a visitor whose pages run `init_script` before any of
+    /// their own (a test-only way to make a misbehaving peer).
+    pub fn open_scripted(&mut self, visitor: &str, args: &[&str], init_script: Option<&str>) {
+        let profile = tempfile::tempdir().expect("profile dir");
+        let path = profile.path().to_string_lossy().into_owned();
+        self.profiles.push(profile);
+        self.must(json!({"op": "open", "visitor": visitor, "profile": path, "args": args, "initScript": init_script}));
+    }
+
+    /// Lands on `first` (a page without the assets under test), waits until
+    /// peerhost runs and its Service Worker controls the page, then browses
+    /// to `then`: the way a visitor's second page view goes through peerhost.
+    pub fn visit_via_worker(&mut self, visitor: &str, base: &str, first: &str, then: &str) {
+        self.goto(visitor, &format!("{base}{first}"));
+        self.wait(
+            visitor,
+            "window.peerhost && peerhost.stats().version > 0",
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "peerhost did not start for {visitor}: {e}\n{:#?}",
+                self.logs(visitor)
+            )
+        });
+        self.wait(
+            visitor,
+            "navigator.serviceWorker.controller !== null",
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|e| panic!("no service worker for {visitor}: {e}"));
+        self.goto(visitor, &format!("{base}{then}"));
+    }
+
+    /// Navigates and waits for `load`; returns the load time in ms.
+    pub fn goto(&mut self, visitor: &str, url: &str) -> u64 {
+        self.must(json!({"op": "goto", "visitor": visitor, "url": url}))["loadMs"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// Waits until the JS expression is truthy in the page.
+    pub fn wait(&mut self, visitor: &str, expr: &str, timeout: Duration) -> Result<(), String> {
+        self.cmd(json!({"op": "wait", "visitor": visitor, "expr": expr, "timeoutMs": timeout.as_millis() as u64}))
+            .map(|_| ())
+    }
+
+    /// Evaluates a JS expression (or `() => …` function) in the page.
+    pub fn eval(&mut self, visitor: &str, expr: &str) -> Value {
+        self.must(json!({"op": "eval", "visitor": visitor, "expr": expr}))
+    }
+
+    /// Every image of the page: path, naturalWidth, SHA-256 (hex).
+    pub fn images(&mut self, visitor: &str) -> Vec<Value> {
+        self.must(json!({"op": "images", "visitor": visitor}))
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The page's console lines so far.
+    pub fn logs(&mut self, visitor: &str) -> Vec<String> {
+        self.must(json!({"op": "logs", "visitor": visitor}))
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Closes a visitor's browser.
+    pub fn close(&mut self, visitor: &str) {
+        let _ = self.cmd(json!({"op": "close", "visitor": visitor}));
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // End of input lets the driver close every browser; then make sure.
+        drop(self.stdin.take());
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,89 @@
+//! The demo server under test: the very `peerhost demo` stack (counting
+//! origin, tracker, browser client) on `127.0.0.1:0`, on its own runtime.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use peerhost_cli::demo::{DemoOptions, RunningDemo};
+use peerhost_cli::origin::OriginCounters;
+
+use crate::browser::repo_root;
+
+/// A running demo server; stops when dropped.
+pub struct TestServer {
+    demo: Option<RunningDemo>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// Where `cargo xtask build-web` puts the browser client.
+pub fn web_dir() -> PathBuf {
+    let dir = std::env::var_os("PEERHOST_WEB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/peerhost-web"));
+    assert!(
+        dir.join("peerhost.js").exists() && dir.join("peerhost_wasm_bg.wasm").exists(),
+        "the browser client is not built in {}: run `cargo xtask build-web` (cargo xtask test does)",
+        dir.display()
+    );
+    dir
+}
+
+impl TestServer {
+    /// Starts the demo with `options` (its `listen` is forced to 127.0.0.1:0).
+    pub fn start(mut options: DemoOptions) -> TestServer {
+        options.listen = "127.0.0.1:0".parse().expect("address");
+        if options.web_dir.is_none() {
+            options.web_dir = Some(web_dir());
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let demo = runtime
+            .block_on(peerhost_cli::demo::start(options))
+            .expect("demo server starts");
+        TestServer {
+            demo: Some(demo),
+            runtime: Some(runtime),
+        }
+    }
+
+    /// The demo with default options.
+    pub fn demo() -> TestServer {
+        Self::start(DemoOptions::default())
+    }
+
+    fn demo_ref(&self) -> &RunningDemo {
+        self.demo.as_ref().expect("running")
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.demo_ref().addr)
+    }
+
+    /// The origin's byte counters.
+    pub fn counters(&self) -> Arc<OriginCounters> {
+        self.demo_ref().counters.clone()
+    }
+
+    /// The published site directory (files as served).
+    pub fn site_dir(&self) -> PathBuf {
+        self.demo_ref().site_dir.clone()
+    }
+
+    /// Makes the origin refuse (503) or serve again.
+    pub fn set_origin_down(&self, down: bool) {
+        self.demo_ref().set_origin_down(down);
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let (Some(demo), Some(rt)) = (self.demo.take(), self.runtime.take()) {
+            rt.block_on(demo.stop());
+            rt.shutdown_timeout(std::time::Duration::from_secs(5));
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The point of peerhost: a second visitor gets the images from the first
+//! over WebRTC, and the origin's own counters prove it.
+
+use std::time::Duration;
+
+use peerhost_tests::browser::{Browser, browser_tests_enabled};
+use peerhost_tests::server::TestServer;
+use sha2::{Digest as _, Sha256};
+
+fn image_bytes_served(server: &TestServer) -> u64 {
+    server
+        .counters()
+        .snapshot()
+        .iter()
+        .filter(|(p, _)| p.starts_with("/img/"))
+        .map(|(_, c)| c.bytes)
+        .sum()
+}
+
+#[test]
+fn second_visitor_gets_images_from_the_first_over_webrtc() {
+    if !browser_tests_enabled("second_visitor_gets_images_from_the_first_over_webrtc") {
+        return;
+    }
+    let server = TestServer::demo();
+    let base = server.url("");
+    let mut browser = Browser::launch();
+
+    // Visitor A is alone: everything comes from the origin.
+    browser.open("a");
+    browser.visit_via_worker("a", &base, "/about.html", "/plates.html");
+    let a_images = browser.images("a");
+    assert_eq!(a_images.len(), 5, "the plates page shows five images");
+    browser
+        .wait(
+            "a",
+            "peerhost.stats().bytesFromOrigin > 0",
+            Duration::from_secs(20),
+        )
+        .expect("visitor a fetched through peerhost");
+    let after_a = image_bytes_served(&server);
+
+    // Visitor B: another browser process and profile.
+    browser.open("b");
+    browser.visit_via_worker("b", &base, "/about.html", "/plates.html");
+    let images = browser.images("b");
+    let b_stats = browser.eval("b", "peerhost.stats()");
+    let b_origin_images = image_bytes_served(&server) - after_a;
+
+    let mut total = 0u64;
+    for img in &images {
+        let path = img["path"].as_str().expect("path");
+        let file =
+            std::fs::read(server.site_dir().join(path.trim_start_matches('/'))).expect("file");
+        total += file.len() as u64;
+        assert!(
+            img["naturalWidth"].as_u64().unwrap_or(0) > 0,
+            "{path} rendered: {img}"
+        );
+        let want: String = Sha256::digest(&file)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            img["sha256"].as_str(),
+            Some(want.as_str()),
+            "{path} bytes match the file"
+        );
+    }
+    let from_peers = b_stats["bytesFromPeers"].as_u64().unwrap_or(0);
+    eprintln!(
+        "image bytes: {total}; visitor b from peers {from_peers}, from origin (origin's counter) {b_origin_images}; stats {b_stats}"
+    );
+    assert!(
+        b_origin_images * 10 <= total,
+        "origin served {b_origin_images} of {total} image bytes to the second visitor (more than 10%)"
+    );
+    assert!(
+        from_peers * 10 >= total * 9,
+        "second visitor got {from_peers} of {total} bytes from peers"
+    );
+}

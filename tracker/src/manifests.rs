@@ -1,0 +1,351 @@
+//! The latest verified manifest of each site, and who to push it to.
+//!
+//! A publisher (`peerhost push`) sends a signed manifest; it is kept only if
+//! it verifies under the site key it names, is within its validity window,
+//! and its version is strictly higher than the one held
+//! ([`ManifestGuard`] does all three). Accepted manifests are pushed once
+//! to every connection subscribed to that site. State lives in memory: a
+//! restarted tracker forgets versions, which is safe because clients keep
+//! their own floor and verify every push.
+//!
+//! Pure like [`crate::swarm`]: time is a parameter, pushes come back as data.
+
+use std::collections::{HashMap, HashSet};
+
+use peerhost_core::manifest::{Accepted, ManifestError, ManifestGuard, SignedManifest, SiteKey};
+use peerhost_core::signal::ServerMessage;
+use peerhost_core::time::UnixTime;
+
+use crate::config::ManifestConfig;
+use crate::metrics::Reason;
+use crate::swarm::ConnId;
+
+/// Why a publish or subscription was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestReject {
+    /// Manifests are disabled on this tracker.
+    #[error("manifest publishing is disabled")]
+    Disabled,
+    /// The site is not in the allow-list.
+    #[error("site is not allowed on this tracker")]
+    NotAllowed,
+    /// The manifest is malformed, badly signed, expired or not yet valid.
+    #[error("manifest refused: {0}")]
+    Invalid(ManifestError),
+    /// The version is not strictly higher than the one held.
+    #[error("manifest version {offered} is not newer than {current}")]
+    NotNewer {
+        /// The version offered.
+        offered: u64,
+        /// The version held.
+        current: u64,
+    },
+    /// The manifest, or the store, is over its size cap, or too many sites.
+    #[error("manifest store is full")]
+    StoreFull,
+    /// The connection subscribed to too many sites.
+    #[error("too many manifest subscriptions on this connection")]
+    TooManySubscriptions,
+}
+
+impl ManifestReject {
+    /// The metrics label.
+    pub fn reason(&self) -> Reason {
+        match self {
+            ManifestReject::Disabled => Reason::ManifestsDisabled,
+            ManifestReject::NotAllowed => Reason::ManifestNotAllowed,
+            ManifestReject::Invalid(_) => Reason::ManifestInvalid,
+            ManifestReject::NotNewer { .. } => Reason::ManifestRollback,
+            ManifestReject::StoreFull => Reason::ManifestStoreFull,
+            ManifestReject::TooManySubscriptions => Reason::Subscriptions,
+        }
+    }
+}
+
+/// An accepted publish: the new version and the pushes to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The version now current.
+    pub version: u64,
+    /// Subscribed connections of the site.
+    pub push_to: Vec<ConnId>,
+    /// The push, the same for every subscriber.
+    pub push: ServerMessage,
+}
+
+#[derive(Debug)]
+struct Stored {
+    guard: ManifestGuard,
+    bytes: usize,
+}
+
+/// Manifests per site and subscriptions per connection.
+#[derive(Debug)]
+pub struct Manifests {
+    cfg: ManifestConfig,
+    allowed: Option<HashSet<SiteKey>>,
+    sites: HashMap<SiteKey, Stored>,
+    subscribers: HashMap<SiteKey, HashSet<ConnId>>,
+    by_conn: HashMap<ConnId, Vec<SiteKey>>,
+    total_bytes: usize,
+}
+
+impl Manifests {
+    /// An empty store under `cfg` (invalid allow-list entries are ignored;
+    /// [`crate::config::Config::validate`] refuses them earlier).
+    pub fn new(cfg: ManifestConfig) -> Self {
+        let allowed = (!cfg.allowed_sites.is_empty()).then(|| {
+            cfg.allowed_sites
+                .iter()
+                .filter_map(|k| k.parse().ok())
+                .collect()
+        });
+        Manifests {
+            cfg,
+            allowed,
+            sites: HashMap::new(),
+            subscribers: HashMap::new(),
+            by_conn: HashMap::new(),
+            total_bytes: 0,
+        }
+    }
+
+    /// Sites with a stored manifest.
+    pub fn site_count(&self) -> usize {
+        self.sites.len()
+    }
+
+    /// Subscriptions over all connections.
+    pub fn subscription_count(&self) -> usize {
+        self.by_conn.values().map(Vec::len).sum()
+    }
+
+    /// The version held for `site`, if any.
+    pub fn version(&self, site: &SiteKey) -> Option<u64> {
+        self.sites
+            .get(site)
+            .and_then(|s| s.guard.current())
+            .map(|m| m.version())
+    }
+
+    /// Verifies and stores a published manifest (the wire encoding).
+    pub fn publish(&mut self, now: UnixTime, bytes: &[u8]) -> Result<Published, ManifestReject> {
+        if !self.cfg.enabled {
+            return Err(ManifestReject::Disabled);
+        }
+        if bytes.len() > self.cfg.max_manifest_bytes {
+            return Err(ManifestReject::StoreFull);
+        }
+        let signed = SignedManifest::from_bytes(bytes).map_err(ManifestReject::Invalid)?;
+        let site = signed.manifest().site_key;
+        if self.allowed.as_ref().is_some_and(|a| !a.contains(&site)) {
+            return Err(ManifestReject::NotAllowed);
+        }
+        let old_bytes = self.sites.get(&site).map_or(0, |s| s.bytes);
+        if old_bytes == 0 && self.sites.len() >= self.cfg.max_sites {
+            return Err(ManifestReject::StoreFull);
+        }
+        if self.total_bytes - old_bytes + bytes.len() > self.cfg.max_total_bytes {
+            return Err(ManifestReject::StoreFull);
+        }
+        let mut guard = self
+            .sites
+            .get(&site)
+            .map_or_else(|| ManifestGuard::new(site), |s| s.guard.clone());
+        let current = guard.current().map_or(0, |m| m.version());
+        let offered = signed.manifest().version;
+        match guard.accept(&signed, now) {
+            Ok(Accepted::Newer { .. }) => {}
+            Ok(Accepted::Unchanged) => {
+                return Err(ManifestReject::NotNewer { offered, current });
+            }
+            Err(ManifestError::Rollback { .. } | ManifestError::Equivocation { .. }) => {
+                return Err(ManifestReject::NotNewer { offered, current });
+            }
+            Err(e) => return Err(ManifestReject::Invalid(e)),
+        }
+        self.total_bytes = self.total_bytes - old_bytes + bytes.len();
+        self.sites.insert(
+            site,
+            Stored {
+                guard,
+                bytes: bytes.len(),
+            },
+        );
+        let mut push_to: Vec<ConnId> = self
+            .subscribers
+            .get(&site)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        push_to.sort();
+        Ok(Published {
+            version: offered,
+            push_to,
+            push: ServerMessage::ManifestPush {
+                site_key: site,
+                version: offered,
+                manifest: bytes.to_vec(),
+            },
+        })
+    }
+
+    /// Subscribes `conn` to `site`; returns the push to send now if the
+    /// tracker holds an unexpired version above `have_version`.
+    pub fn subscribe(
+        &mut self,
+        now: UnixTime,
+        conn: ConnId,
+        site: SiteKey,
+        have_version: u64,
+    ) -> Result<Option<ServerMessage>, ManifestReject> {
+        if !self.cfg.enabled {
+            return Err(ManifestReject::Disabled);
+        }
+        let held = self.by_conn.entry(conn).or_default();
+        if !held.contains(&site) {
+            if held.len() >= self.cfg.max_subscriptions_per_connection {
+                if held.is_empty() {
+                    self.by_conn.remove(&conn);
+                }
+                return Err(ManifestReject::TooManySubscriptions);
+            }
+            held.push(site);
+            self.subscribers.entry(site).or_default().insert(conn);
+        }
+        let Some(current) = self.sites.get(&site).and_then(|s| s.guard.current()) else {
+            return Ok(None);
+        };
+        let m = current.manifest();
+        if m.version <= have_version || m.expires_at <= now.0 {
+            return Ok(None);
+        }
+        Ok(Some(ServerMessage::ManifestPush {
+            site_key: site,
+            version: m.version,
+            manifest: current.signed().to_bytes(),
+        }))
+    }
+
+    /// The connection closed: forget its subscriptions.
+    pub fn disconnect(&mut self, conn: ConnId) {
+        for site in self.by_conn.remove(&conn).unwrap_or_default() {
+            if let Some(subs) = self.subscribers.get_mut(&site) {
+                subs.remove(&conn);
+                if subs.is_empty() {
+                    self.subscribers.remove(&site);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peerhost_core::manifest::{Asset, Manifest, SiteSecret};
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn signed(seed: u8, version: u64) -> Vec<u8> {
+        let secret = SiteSecret::from_seed([seed; 32]);
+        Manifest {
+            site_key: secret.site_key(),
+            version,
+            issued_at: NOW - 10,
+            expires_at: NOW + 3600,
+            flags: 0,
+            assets: vec![Asset::from_bytes("/a.txt", "text/plain", 16384, b"hi")],
+        }
+        .sign(&secret)
+        .unwrap()
+        .to_bytes()
+    }
+
+    fn site(seed: u8) -> SiteKey {
+        SiteSecret::from_seed([seed; 32]).site_key()
+    }
+
+    #[test]
+    fn publish_pushes_to_subscribers_of_that_site_only() {
+        let mut m = Manifests::new(ManifestConfig::default());
+        assert_eq!(m.subscribe(UnixTime(NOW), ConnId(1), site(7), 0), Ok(None));
+        m.subscribe(UnixTime(NOW), ConnId(2), site(7), 0).unwrap();
+        m.subscribe(UnixTime(NOW), ConnId(3), site(8), 0).unwrap();
+        let p = m.publish(UnixTime(NOW), &signed(7, 1)).unwrap();
+        assert_eq!(p.version, 1);
+        assert_eq!(p.push_to, vec![ConnId(1), ConnId(2)]);
+        // A late subscriber gets it at once, one that has it does not.
+        assert!(matches!(
+            m.subscribe(UnixTime(NOW), ConnId(4), site(7), 0),
+            Ok(Some(ServerMessage::ManifestPush { version: 1, .. }))
+        ));
+        assert_eq!(m.subscribe(UnixTime(NOW), ConnId(5), site(7), 1), Ok(None));
+        m.disconnect(ConnId(1));
+        let p = m.publish(UnixTime(NOW), &signed(7, 2)).unwrap();
+        assert_eq!(p.push_to, vec![ConnId(2), ConnId(4), ConnId(5)]);
+    }
+
+    #[test]
+    fn rollback_and_replay_are_refused() {
+        let mut m = Manifests::new(ManifestConfig::default());
+        m.publish(UnixTime(NOW), &signed(7, 5)).unwrap();
+        assert_eq!(
+            m.publish(UnixTime(NOW), &signed(7, 4)),
+            Err(ManifestReject::NotNewer {
+                offered: 4,
+                current: 5
+            })
+        );
+        assert!(matches!(
+            m.publish(UnixTime(NOW), &signed(7, 5)),
+            Err(ManifestReject::NotNewer { .. })
+        ));
+        assert_eq!(m.version(&site(7)), Some(5));
+    }
+
+    #[test]
+    fn invalid_and_expired_are_refused() {
+        let mut m = Manifests::new(ManifestConfig::default());
+        let mut bad = signed(7, 1);
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(matches!(
+            m.publish(UnixTime(NOW), &bad),
+            Err(ManifestReject::Invalid(ManifestError::BadSignature))
+        ));
+        assert!(matches!(
+            m.publish(UnixTime(NOW + 7200), &signed(7, 1)),
+            Err(ManifestReject::Invalid(ManifestError::Expired { .. }))
+        ));
+        assert!(matches!(
+            m.publish(UnixTime(NOW), b"junk"),
+            Err(ManifestReject::Invalid(_))
+        ));
+        assert_eq!(m.site_count(), 0);
+    }
+
+    #[test]
+    fn limits_hold() {
+        let mut m = Manifests::new(ManifestConfig {
+            max_sites: 1,
+            max_subscriptions_per_connection: 1,
+            allowed_sites: vec![site(7).to_string(), site(8).to_string()],
+            ..ManifestConfig::default()
+        });
+        m.publish(UnixTime(NOW), &signed(7, 1)).unwrap();
+        assert_eq!(
+            m.publish(UnixTime(NOW), &signed(8, 1)),
+            Err(ManifestReject::StoreFull)
+        );
+        assert_eq!(
+            m.publish(UnixTime(NOW), &signed(9, 1)),
+            Err(ManifestReject::NotAllowed)
+        );
+        m.subscribe(UnixTime(NOW), ConnId(1), site(8), 0).unwrap();
+        assert_eq!(
+            m.subscribe(UnixTime(NOW), ConnId(1), site(7), 0),
+            Err(ManifestReject::TooManySubscriptions)
+        );
+        assert_eq!(m.subscription_count(), 1);
+    }
+}

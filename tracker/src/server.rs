@@ -1,0 +1,752 @@
+//! The IO shell: TCP accept with connection caps, HTTP/1 with a handshake
+//! deadline, WebSocket framing and size limits, a token bucket and a
+//! bounded outbound queue per connection; decoded messages are routed to
+//! [`Swarms`] and [`Manifests`] and their outputs queued to connections.
+//!
+//! One task per connection reads frames and writes its queue. Nothing a
+//! client sends is buffered beyond the configured message size, nothing
+//! queued to a client beyond `outbound_queue_len` messages: a client that
+//! does not read is closed (slow consumer, send timeout), never waited for.
+//!
+//! Endpoints: `/` and `/announce` (WebSocket, the tracker), `/publish`
+//! (WebSocket with the larger publish message limit), `/healthz`,
+//! `/metrics`, `/stats`, `/stats.json`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Extension, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use futures_util::SinkExt as _;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use peerhost_core::signal::{ClientMessage, InfoHash, ServerMessage, SignalError};
+use peerhost_core::time::{Instant as CoreInstant, UnixTime};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, mpsc, watch};
+use tower::ServiceExt as _;
+
+use crate::config::Config;
+use crate::manifests::Manifests;
+use crate::metrics::{Action, Gauges, Metrics, Reason, rss_bytes};
+use crate::swarm::{ConnId, Outgoing, Swarms};
+
+/// Shared tracker state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+struct Shared {
+    cfg: Config,
+    swarms: Mutex<Swarms>,
+    manifests: Mutex<Manifests>,
+    conns: RwLock<HashMap<ConnId, ConnHandle>>,
+    ips: Mutex<HashMap<IpAddr, usize>>,
+    tcp_open: AtomicUsize,
+    next_conn: AtomicU64,
+    metrics: Metrics,
+    epoch: std::time::Instant,
+    shutdown: watch::Sender<bool>,
+}
+
+struct ConnHandle {
+    tx: mpsc::Sender<Utf8Bytes>,
+    kill: Arc<Notify>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock is our bug; keep serving rather than
+    // cascading it into every connection.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl AppState {
+    /// Fresh state under `cfg`.
+    pub fn new(cfg: Config) -> Self {
+        AppState(Arc::new(Shared {
+            swarms: Mutex::new(Swarms::new(cfg.swarm.clone())),
+            manifests: Mutex::new(Manifests::new(cfg.manifests.clone())),
+            cfg,
+            conns: RwLock::new(HashMap::new()),
+            ips: Mutex::new(HashMap::new()),
+            tcp_open: AtomicUsize::new(0),
+            next_conn: AtomicU64::new(1),
+            metrics: Metrics::default(),
+            epoch: std::time::Instant::now(),
+            shutdown: watch::channel(false).0,
+        }))
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.0.cfg
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    /// Gauges read from the swarm and manifest state.
+    pub fn gauges(&self) -> Gauges {
+        let (swarms, peers) = {
+            let s = lock(&self.0.swarms);
+            (s.swarm_count(), s.peer_count())
+        };
+        let (sites, subscriptions) = {
+            let m = lock(&self.0.manifests);
+            (m.site_count(), m.subscription_count())
+        };
+        Gauges {
+            swarms,
+            peers,
+            sites,
+            subscriptions,
+            rss_bytes: rss_bytes(),
+        }
+    }
+
+    /// Asks every connection to close (WebSocket close 1001) and the accept loop to stop.
+    pub fn shutdown(&self) {
+        self.0.shutdown.send_replace(true);
+    }
+
+    fn now(&self) -> CoreInstant {
+        CoreInstant(self.0.epoch.elapsed().as_millis() as u64)
+    }
+
+    fn unix_now() -> UnixTime {
+        UnixTime(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        )
+    }
+
+    /// Admits one TCP connection from `ip`, or refuses it over a cap.
+    fn admit(&self, ip: IpAddr) -> Result<Admission, Reason> {
+        let c = &self.0.cfg.connection;
+        if self.0.tcp_open.fetch_add(1, Ordering::AcqRel) >= c.max_connections {
+            self.0.tcp_open.fetch_sub(1, Ordering::AcqRel);
+            return Err(Reason::ConnectionsTotal);
+        }
+        let mut ips = lock(&self.0.ips);
+        let n = ips.entry(ip).or_insert(0);
+        if *n >= c.max_connections_per_ip {
+            drop(ips);
+            self.0.tcp_open.fetch_sub(1, Ordering::AcqRel);
+            return Err(Reason::ConnectionsPerIp);
+        }
+        *n += 1;
+        Ok(Admission {
+            state: self.clone(),
+            ip,
+        })
+    }
+
+    /// Serialises and queues `out`; a full queue marks that connection for closing.
+    fn dispatch(&self, out: &mut Vec<Outgoing>) {
+        if out.is_empty() {
+            return;
+        }
+        let texts: Vec<(ConnId, Utf8Bytes)> = out
+            .drain(..)
+            .map(|o| (o.to, Utf8Bytes::from(o.msg.to_json())))
+            .collect();
+        let conns = self.0.conns.read().unwrap_or_else(|e| e.into_inner());
+        for (to, text) in texts {
+            queue(&conns, to, text);
+        }
+    }
+
+    fn error(out: &mut Vec<Outgoing>, to: ConnId, action: &str, why: String, ih: Option<InfoHash>) {
+        out.push(Outgoing {
+            to,
+            msg: ServerMessage::Error {
+                action: action.to_owned(),
+                failure_reason: why,
+                info_hash: ih,
+            },
+        });
+    }
+
+    /// Handles one text message of `conn`; `Err` says why it was refused.
+    fn handle_text(&self, conn: ConnId, text: &str, out: &mut Vec<Outgoing>) -> Result<(), Reason> {
+        let m = &self.0.metrics;
+        let msg = match ClientMessage::from_json(text) {
+            Ok(msg) => msg,
+            Err(SignalError::UnknownAction(action)) => {
+                m.message_in(Action::Unknown, text.len());
+                Self::error(out, conn, &action, "unknown action".into(), None);
+                return Err(Reason::UnknownAction);
+            }
+            Err(e) => {
+                m.message_in(Action::Malformed, text.len());
+                Self::error(out, conn, "announce", e.to_string(), None);
+                return Err(Reason::Malformed);
+            }
+        };
+        match msg {
+            ClientMessage::Announce(a) => {
+                m.message_in(Action::Announce, text.len());
+                let now = self.now();
+                let r = lock(&self.0.swarms).announce(now, &mut rand::rng(), conn, &a, out);
+                match r {
+                    Ok(o) => {
+                        m.announce_response();
+                        m.offers_relayed(o.offers_relayed);
+                        if o.offers_dropped > 0 {
+                            m.reject_n(Reason::OffersDropped, o.offers_dropped as u64);
+                        }
+                        Ok(())
+                    }
+                    Err(rej) => {
+                        Self::error(out, conn, "announce", rej.to_string(), Some(a.info_hash));
+                        Err(rej.reason())
+                    }
+                }
+            }
+            ClientMessage::Answer(a) => {
+                m.message_in(Action::Answer, text.len());
+                let now = self.now();
+                let r = lock(&self.0.swarms).answer(now, conn, &a, out);
+                match r {
+                    Ok(()) => {
+                        m.answer_relayed();
+                        Ok(())
+                    }
+                    Err(rej) => {
+                        Self::error(out, conn, "announce", rej.to_string(), Some(a.info_hash));
+                        Err(rej.reason())
+                    }
+                }
+            }
+            ClientMessage::Scrape { info_hashes } => {
+                m.message_in(Action::Scrape, text.len());
+                let r = if self.0.cfg.swarm.allow_scrape {
+                    lock(&self.0.swarms)
+                        .scrape(&info_hashes)
+                        .map_err(|rej| (rej.to_string(), rej.reason()))
+                } else {
+                    Err(("scrape is disabled".to_owned(), Reason::ScrapeDisabled))
+                };
+                match r {
+                    Ok(msg) => {
+                        out.push(Outgoing { to: conn, msg });
+                        Ok(())
+                    }
+                    Err((why, reason)) => {
+                        Self::error(out, conn, "scrape", why, None);
+                        Err(reason)
+                    }
+                }
+            }
+            ClientMessage::PublishManifest { manifest } => {
+                m.message_in(Action::Publish, text.len());
+                let r = lock(&self.0.manifests).publish(Self::unix_now(), &manifest);
+                match r {
+                    Ok(p) => {
+                        m.manifest_published();
+                        m.manifest_pushes(p.push_to.len());
+                        tracing::info!(
+                            version = p.version,
+                            pushes = p.push_to.len(),
+                            "manifest published"
+                        );
+                        out.push(Outgoing {
+                            to: conn,
+                            msg: ServerMessage::PublishResult { version: p.version },
+                        });
+                        self.dispatch(out);
+                        // One serialisation for every subscriber.
+                        let text = Utf8Bytes::from(p.push.to_json());
+                        let conns = self.0.conns.read().unwrap_or_else(|e| e.into_inner());
+                        for to in p.push_to {
+                            queue(&conns, to, text.clone());
+                        }
+                        Ok(())
+                    }
+                    Err(rej) => {
+                        Self::error(
+                            out,
+                            conn,
+                            peerhost_core::signal::ACTION_PUBLISH,
+                            rej.to_string(),
+                            None,
+                        );
+                        Err(rej.reason())
+                    }
+                }
+            }
+            ClientMessage::SubscribeManifest {
+                site_key,
+                have_version,
+            } => {
+                m.message_in(Action::Subscribe, text.len());
+                let r = lock(&self.0.manifests).subscribe(
+                    Self::unix_now(),
+                    conn,
+                    site_key,
+                    have_version,
+                );
+                match r {
+                    Ok(push) => {
+                        if let Some(msg) = push {
+                            m.manifest_pushes(1);
+                            out.push(Outgoing { to: conn, msg });
+                        }
+                        Ok(())
+                    }
+                    Err(rej) => {
+                        Self::error(
+                            out,
+                            conn,
+                            peerhost_core::signal::ACTION_MANIFEST,
+                            rej.to_string(),
+                            None,
+                        );
+                        Err(rej.reason())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Queues `text` to `to`; a full queue marks the connection for closing
+/// (slow consumer) instead of waiting or buffering more.
+fn queue(conns: &HashMap<ConnId, ConnHandle>, to: ConnId, text: Utf8Bytes) {
+    if let Some(h) = conns.get(&to)
+        && let Err(mpsc::error::TrySendError::Full(_)) = h.tx.try_send(text)
+    {
+        h.kill.notify_one();
+    }
+}
+
+/// One admitted TCP connection; releases its slot when dropped.
+pub struct Admission {
+    state: AppState,
+    ip: IpAddr,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut ips = lock(&self.state.0.ips);
+        if let Some(n) = ips.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                ips.remove(&self.ip);
+            }
+        }
+        drop(ips);
+        self.state.0.tcp_open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The HTTP routes. Connection caps and the handshake deadline live in
+/// [`serve`]'s accept loop: serve this router with [`serve`], not bare.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(ws_tracker))
+        .route("/announce", get(ws_tracker))
+        .route("/publish", get(ws_publish))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics_page))
+        .route("/stats", get(stats_page))
+        .route("/stats.json", get(stats_json))
+        .with_state(state)
+}
+
+/// Accepts connections on `listener` until `shutdown` resolves, then closes
+/// every WebSocket (1001) and waits up to 5 s for them to finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let router = app(state.clone());
+    let cleaner = tokio::spawn(clean_loop(state.clone()));
+    let mut stop = state.0.shutdown.subscribe();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = &mut shutdown => break,
+            _ = stop.changed() => break,
+        };
+        let (stream, addr) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        match state.admit(addr.ip()) {
+            Ok(adm) => {
+                tokio::spawn(serve_connection(stream, adm, router.clone(), state.clone()));
+            }
+            Err(reason) => {
+                state.metrics().reject(reason);
+                drop(stream);
+            }
+        }
+    }
+    state.shutdown();
+    cleaner.abort();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while state.0.tcp_open.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Starts the swarm housekeeping (peer expiry) for an [`app`] router served
+/// outside [`serve`], e.g. nested in `peerhost demo`'s single port. Such a
+/// router has no connection caps or handshake deadline: for local use only.
+pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(clean_loop(state))
+}
+
+async fn clean_loop(state: AppState) {
+    let every = Duration::from_secs(state.0.cfg.swarm.cleaning_interval_secs);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = state.now();
+        lock(&state.0.swarms).clean(now);
+    }
+}
+
+async fn serve_connection(stream: TcpStream, adm: Admission, router: Router, state: AppState) {
+    let _ = stream.set_nodelay(true);
+    let adm = Arc::new(adm);
+    let deadline = state.0.cfg.connection.handshake_timeout();
+    // Set once a complete request head arrived: a deadline hit after that is
+    // an idle keep-alive connection, not a slow handshake.
+    let served = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = served.clone();
+    let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        seen.store(true, Ordering::Relaxed);
+        req.extensions_mut().insert(adm.clone());
+        router.clone().oneshot(req)
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(deadline)
+        .max_buf_size(16 * 1024);
+    // The deadline covers the whole plain-HTTP life of the connection: a
+    // WebSocket leaves this future at the upgrade; anything else (a
+    // keep-alive /metrics scraper, a slowloris) is cut at the deadline.
+    let conn = http
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades();
+    let timed_out = match tokio::time::timeout(deadline, conn).await {
+        Err(_) => true,
+        Ok(Err(e)) => e.is_timeout(),
+        Ok(Ok(())) => false,
+    };
+    if timed_out && !served.load(Ordering::Relaxed) {
+        state.metrics().reject(Reason::HandshakeTimeout);
+    }
+}
+
+async fn ws_tracker(
+    State(state): State<AppState>,
+    adm: Option<Extension<Arc<Admission>>>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let c = &state.0.cfg.connection;
+    let limits = (c.max_message_size, c.max_frame_size);
+    upgrade(state, adm, ws, limits)
+}
+
+/// Publishers send whole manifests, unfragmented: one frame may be as
+/// large as the publish message limit.
+async fn ws_publish(
+    State(state): State<AppState>,
+    adm: Option<Extension<Arc<Admission>>>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let limit = state.0.cfg.connection.max_publish_message_size;
+    upgrade(state, adm, ws, (limit, limit))
+}
+
+fn upgrade(
+    state: AppState,
+    adm: Option<Extension<Arc<Admission>>>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    (message_limit, frame_limit): (usize, usize),
+) -> Response {
+    let Ok(ws) = ws else {
+        return (
+            StatusCode::UPGRADE_REQUIRED,
+            "peerhost tracker: connect with a WebSocket client\n",
+        )
+            .into_response();
+    };
+    let read_buffer = state.0.cfg.connection.read_buffer_size;
+    ws.read_buffer_size(read_buffer)
+        .write_buffer_size(0)
+        .max_message_size(message_limit)
+        .max_frame_size(frame_limit)
+        .on_failed_upgrade(|_| {})
+        .on_upgrade(move |socket| connection(state, socket, adm.map(|Extension(a)| a)))
+}
+
+/// Token bucket: `rate` per second, at most `burst` saved up.
+struct TokenBucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: tokio::time::Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: f64, burst: f64) -> Self {
+        TokenBucket {
+            tokens: burst,
+            rate,
+            burst,
+            last: tokio::time::Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        let dt = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn classify(e: axum::Error) -> Reason {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match e.into_inner().downcast_ref::<WsError>() {
+        Some(WsError::Capacity(_)) => Reason::MessageTooLarge,
+        _ => Reason::WebSocketError,
+    }
+}
+
+/// How many queued messages one write batches before flushing.
+const WRITE_BATCH: usize = 32;
+
+async fn write_queued(
+    socket: &mut WebSocket,
+    first: Utf8Bytes,
+    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    metrics: &Metrics,
+) -> Result<(), axum::Error> {
+    metrics.message_out(first.len());
+    socket.feed(Message::Text(first)).await?;
+    for _ in 1..WRITE_BATCH {
+        let Ok(more) = rx.try_recv() else { break };
+        metrics.message_out(more.len());
+        socket.feed(Message::Text(more)).await?;
+    }
+    socket.flush().await
+}
+
+async fn connection(state: AppState, mut socket: WebSocket, adm: Option<Arc<Admission>>) {
+    let s = &*state.0;
+    let c = &s.cfg.connection;
+    let conn = ConnId(s.next_conn.fetch_add(1, Ordering::Relaxed));
+    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(c.outbound_queue_len);
+    let kill = Arc::new(Notify::new());
+    s.conns.write().unwrap_or_else(|e| e.into_inner()).insert(
+        conn,
+        ConnHandle {
+            tx,
+            kill: kill.clone(),
+        },
+    );
+    s.metrics.connection_opened();
+    let mut stop = s.shutdown.subscribe();
+    let idle = tokio::time::sleep(c.idle_timeout());
+    tokio::pin!(idle);
+    let mut bucket = TokenBucket::new(c.messages_per_sec, c.message_burst);
+    let (mut rate_strikes, mut protocol_strikes) = (0u32, 0u32);
+    let mut out: Vec<Outgoing> = Vec::new();
+
+    // Shutdown may have begun before this connection was upgraded.
+    let stopping = *stop.borrow_and_update();
+    let (reason, code): (Option<Reason>, u16) = if stopping {
+        (None, 1001)
+    } else {
+        loop {
+            tokio::select! {
+                biased;
+                () = kill.notified() => break (Some(Reason::SlowConsumer), 1008),
+                _ = stop.changed() => break (None, 1001),
+                Some(text) = rx.recv() => {
+                    match tokio::time::timeout(c.send_timeout(), write_queued(&mut socket, text, &mut rx, &s.metrics)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => break (Some(Reason::WebSocketError), 1011),
+                        Err(_) => break (Some(Reason::SendTimeout), 1008),
+                    }
+                }
+                () = &mut idle => break (Some(Reason::Idle), 1000),
+                msg = socket.recv() => {
+                    let text = match msg {
+                        None | Some(Ok(Message::Close(_))) => break (None, 1000),
+                        Some(Err(e)) => break (Some(classify(e)), 1009),
+                        Some(Ok(Message::Binary(b))) => {
+                            s.metrics.bytes_in(b.len());
+                            break (Some(Reason::BinaryFrame), 1003);
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                            // Control frames cost a token too; they never reset the idle timer.
+                            if !bucket.take() {
+                                s.metrics.reject(Reason::RateLimited);
+                                rate_strikes += 1;
+                                if rate_strikes > c.rate_limit_strikes {
+                                    break (Some(Reason::TooManyStrikes), 1008);
+                                }
+                            }
+                            continue;
+                        }
+                        Some(Ok(Message::Text(t))) => t,
+                    };
+                    if !bucket.take() {
+                        s.metrics.bytes_in(text.len());
+                        s.metrics.reject(Reason::RateLimited);
+                        rate_strikes += 1;
+                        if rate_strikes > c.rate_limit_strikes {
+                            break (Some(Reason::TooManyStrikes), 1008);
+                        }
+                        AppState::error(&mut out, conn, "announce", "rate limited".into(), None);
+                        state.dispatch(&mut out);
+                        continue;
+                    }
+                    rate_strikes = 0;
+                    match state.handle_text(conn, text.as_str(), &mut out) {
+                        Ok(()) => {
+                            protocol_strikes = 0;
+                            idle.as_mut().reset(tokio::time::Instant::now() + c.idle_timeout());
+                        }
+                        Err(reason) => {
+                            s.metrics.reject(reason);
+                            protocol_strikes += 1;
+                        }
+                    }
+                    state.dispatch(&mut out);
+                    if protocol_strikes > c.protocol_strikes {
+                        break (Some(Reason::TooManyStrikes), 1008);
+                    }
+                }
+            }
+        }
+    };
+
+    s.conns
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&conn);
+    lock(&s.swarms).disconnect(conn);
+    lock(&s.manifests).disconnect(conn);
+    if let Some(r) = reason {
+        s.metrics.reject(r);
+    }
+    s.metrics.connection_closed();
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason.map_or("", Reason::as_str)),
+    };
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        socket.send(Message::Close(Some(frame))),
+    )
+    .await;
+    drop(adm);
+}
+
+async fn metrics_page(State(state): State<AppState>) -> Response {
+    if !state.0.cfg.http.metrics {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let body = state.metrics().render(state.gauges());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn stats_json(State(state): State<AppState>) -> Response {
+    if !state.0.cfg.http.stats {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let mut snap =
+        serde_json::to_value(state.metrics().snapshot(state.gauges())).unwrap_or_default();
+    if let Some(o) = snap.as_object_mut() {
+        o.insert("uptime_ms".into(), state.now().as_millis().into());
+    }
+    axum::Json(snap).into_response()
+}
+
+async fn stats_page(State(state): State<AppState>) -> Response {
+    if !state.0.cfg.http.stats {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    Html(STATS_HTML).into_response()
+}
+
+const STATS_HTML: &str = r##"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>peerhost tracker</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse}td{padding:2px 12px 2px 0}td:last-child{text-align:right;font-variant-numeric:tabular-nums}
+canvas{border:1px solid #ccc;margin-top:1em}.k{color:#06c}.c{color:#c60}
+</style></head><body>
+<h1>peerhost tracker</h1>
+<table id="t"></table>
+<canvas id="c" width="720" height="200"></canvas>
+<p><span class="k">&#9632; messages/s</span> &nbsp; <span class="c">&#9632; connections</span> (last 2 minutes, each scaled to its own maximum)</p>
+<script>
+"use strict";
+const N = 120, rate = [], conns = [];
+let prev = null;
+const fields = ["connections","peers","swarms","sites","subscriptions","messages_in","messages_out",
+  "announce_responses","offers_relayed","answers_relayed","rejects","bytes_in","bytes_out","rss_bytes","uptime_ms"];
+function draw() {
+  const c = document.getElementById("c"), g = c.getContext("2d");
+  g.clearRect(0, 0, c.width, c.height);
+  for (const [data, color] of [[rate, "#06c"], [conns, "#c60"]]) {
+    const max = Math.max(1, ...data);
+    g.strokeStyle = color; g.beginPath();
+    data.forEach((v, i) => {
+      const x = i * c.width / (N - 1), y = c.height - 4 - v / max * (c.height - 8);
+      i ? g.lineTo(x, y) : g.moveTo(x, y);
+    });
+    g.stroke();
+  }
+}
+async function poll() {
+  try {
+    const s = await (await fetch("stats.json", {cache: "no-store"})).json();
+    document.getElementById("t").innerHTML =
+      fields.map(f => `<tr><td>${f}</td><td>${Number(s[f] ?? 0).toLocaleString()}</td></tr>`).join("");
+    if (prev) {
+      const dt = Math.max(1, s.uptime_ms - prev.uptime_ms) / 1000;
+      rate.push((s.messages_in - prev.messages_in) / dt);
+      conns.push(s.connections);
+      if (rate.length > N) { rate.shift(); conns.shift(); }
+      draw();
+    }
+    prev = s;
+  } catch (e) { /* tracker restarting: keep polling */ }
+}
+poll(); setInterval(poll, 1000);
+</script></body></html>
+"##;

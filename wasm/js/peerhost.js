@@ -1,0 +1,219 @@
+/*
+ * peerhost loader — the one script tag a site adds:
+ *
+ *   <script src="/peerhost/peerhost.js" data-site-key="…" data-tracker="/tracker"
+ *           data-manifest="/peerhost.json" async></script>
+ *
+ * Attributes (all optional but data-site-key):
+ *   data-site-key      the site's public key (base64url), printed by `peerhost keygen`
+ *   data-tracker       tracker WebSocket URL (ws://, wss://, or a path on this origin)
+ *   data-manifest      signed manifest URL (default /peerhost.json)
+ *   data-sw            Service Worker script URL (default /peerhost-sw.js); "off" disables it
+ *   data-max-peers     most peer connections (default 8)
+ *   data-upload-rate   upload cap in bytes/s (default 1048576)
+ *   data-upload-total  upload cap per visit in bytes (default 67108864)
+ *   data-hidden-stop   seconds a hidden tab keeps uploading (default 30)
+ *
+ * Whatever fails here (no WebAssembly, no WebRTC, no tracker, a bad
+ * manifest) leaves the page exactly as without the tag: every request goes
+ * to the origin as usual. The API on window.peerhost:
+ *   peerhost.fetch(url) -> Promise<Response>   listed assets via peers/origin, others via fetch()
+ *   peerhost.stats()    -> object              bytes from peers/origin, peers, per asset
+ *   peerhost.optOut() / peerhost.optIn()        persisted in localStorage
+ *   peerhost.ready      -> Promise<boolean>     whether peerhost runs in this page
+ */
+(function () {
+  'use strict';
+  var script = document.currentScript;
+  if (!script || window.peerhost) return;
+  var data = script.dataset;
+  var base = new URL('.', script.src).href;
+  var OPT_OUT = 'peerhost.optOut';
+  var CACHE = 'peerhost-assets';
+  var client = null;
+  var listed = new Set();
+  var queue = [];
+  var resolveReady;
+  var ready = new Promise(function (r) { resolveReady = r; });
+
+  function log() {
+    if (data.debug !== undefined) console.info.apply(console, ['[peerhost]'].concat([].slice.call(arguments)));
+  }
+
+  function num(v, d) { var n = Number(v); return v !== undefined && isFinite(n) ? n : d; }
+
+  function trackerUrl() {
+    var t = data.tracker;
+    if (!t) return undefined;
+    if (/^wss?:\/\//.test(t)) return t;
+    var u = new URL(t, location.href);
+    u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+    return u.href;
+  }
+
+  function meteredOrSaving() {
+    var c = navigator.connection;
+    return !!(c && (c.saveData || c.type === 'cellular'));
+  }
+
+  function toResponse(r) {
+    return new Response(r.body, { status: 200, headers: { 'content-type': r.contentType, 'x-peerhost': '1' } });
+  }
+
+  var api = {
+    ready: ready,
+    fetch: function (input, init) {
+      var url = new URL(typeof input === 'string' ? input : input.url, location.href);
+      if (client && url.origin === location.origin && listed.has(url.pathname)) {
+        return client.fetch(url.pathname).then(toResponse, function () { return fetch(input, init); });
+      }
+      return fetch(input, init);
+    },
+    stats: function () { return client ? client.stats() : { running: false }; },
+    optOut: function () {
+      try { localStorage.setItem(OPT_OUT, '1'); } catch (e) { /* storage blocked */ }
+      if (client) { client.close(); client = null; }
+      if (navigator.serviceWorker) {
+        navigator.serviceWorker.getRegistrations().then(function (regs) {
+          regs.forEach(function (r) { r.unregister(); });
+        });
+      }
+    },
+    optIn: function () { try { localStorage.removeItem(OPT_OUT); } catch (e) { /* ignore */ } },
+  };
+  window.peerhost = api;
+
+  // The Service Worker asks this page for listed assets. Answer "ack" at once
+  // so it waits for us, then the bytes (or an error, and it goes to the origin).
+  function onWorkerMessage(ev) {
+    var m = ev.data;
+    if (!m || m.type !== 'peerhost-fetch' || !ev.ports[0]) return;
+    var port = ev.ports[0];
+    port.postMessage({ type: 'ack' });
+    var answer = function () {
+      if (!client) { port.postMessage({ ok: false, error: 'peerhost is not running' }); return; }
+      client.fetch(m.path).then(function (r) {
+        port.postMessage({ ok: true, body: r.body, contentType: r.contentType }, [r.body.buffer]);
+        remember(m.path, r);
+      }, function (e) {
+        port.postMessage({ ok: false, error: String(e && e.message || e) });
+      });
+    };
+    if (client) answer(); else queue.push(answer);
+  }
+  if (navigator.serviceWorker) navigator.serviceWorker.addEventListener('message', onWorkerMessage);
+
+  function remember(path, r) {
+    if (!window.caches) return;
+    var copy = new Response(r.body.slice(), { headers: { 'content-type': r.contentType } });
+    caches.open(CACHE).then(function (c) { return c.put(path, copy); }).catch(function () {});
+  }
+
+  // A returning visitor seeds what it kept; the core re-verifies every piece.
+  function restoreCache() {
+    if (!window.caches) return Promise.resolve();
+    return caches.open(CACHE).then(function (c) {
+      return Promise.all(Array.from(listed).map(function (path) {
+        return c.match(path).then(function (r) {
+          return r ? r.arrayBuffer().then(function (b) { client.addAsset(path, new Uint8Array(b)); }) : null;
+        });
+      }));
+    }).catch(function () {});
+  }
+
+  // On a first visit the page loads its images before the worker controls it;
+  // take those bytes from the HTTP cache (no origin traffic) so we seed them.
+  function adoptLoaded() {
+    var seen = {};
+    performance.getEntriesByType('resource').forEach(function (e) {
+      var u = new URL(e.name, location.href);
+      if (u.origin !== location.origin || !listed.has(u.pathname) || seen[u.pathname]) return;
+      seen[u.pathname] = true;
+      fetch(u.pathname, { cache: 'only-if-cached', mode: 'same-origin', credentials: 'omit' })
+        .then(function (r) {
+          if (!r.ok || /private|no-store/i.test(r.headers.get('cache-control') || '')) return null;
+          return r.arrayBuffer().then(function (b) { client.addAsset(u.pathname, new Uint8Array(b)); });
+        })
+        .catch(function () {});
+    });
+  }
+
+  function announceToWorker() {
+    var sw = navigator.serviceWorker && navigator.serviceWorker.controller;
+    if (sw && client) sw.postMessage({ type: 'peerhost-ready', paths: Array.from(listed) });
+  }
+
+  function watchVisibility(stopAfterMs, leechOnly) {
+    var timer = null;
+    document.addEventListener('visibilitychange', function () {
+      if (!client) return;
+      clearTimeout(timer);
+      if (document.hidden) {
+        timer = setTimeout(function () { if (client) client.setLeechOnly(true); }, stopAfterMs);
+      } else if (!leechOnly) {
+        client.setLeechOnly(false);
+      }
+    });
+  }
+
+  function start() {
+    var optedOut = false;
+    try { optedOut = localStorage.getItem(OPT_OUT) === '1'; } catch (e) { /* ignore */ }
+    if (optedOut) throw new Error('opted out');
+    if (!data.siteKey) throw new Error('data-site-key missing');
+    if (!window.WebAssembly || !window.RTCPeerConnection) throw new Error('WebAssembly or WebRTC unavailable');
+    var floorKey = 'peerhost.floor.' + data.siteKey;
+    var floor = 0;
+    try { floor = Number(localStorage.getItem(floorKey)) || 0; } catch (e) { /* ignore */ }
+    var leechOnly = meteredOrSaving();
+    var manifestUrl = data.manifest || '/peerhost.json';
+    var manifest = fetch(manifestUrl, { cache: 'no-cache', credentials: 'omit' }).then(function (r) {
+      if (!r.ok) throw new Error('manifest: HTTP ' + r.status);
+      return r.text();
+    });
+    return import(base + 'peerhost_wasm.js').then(function (mod) {
+      return mod.default({ module_or_path: base + 'peerhost_wasm_bg.wasm' }).then(function () { return mod; });
+    }).then(function (mod) {
+      client = new mod.Peerhost({
+        siteKey: data.siteKey,
+        tracker: trackerUrl(),
+        floorVersion: floor,
+        leechOnly: leechOnly,
+        maxPeers: num(data.maxPeers, 8),
+        uploadBytesPerSec: num(data.uploadRate, 1048576),
+        uploadTotalBytes: num(data.uploadTotal, 67108864),
+      });
+      return manifest;
+    }).then(function (text) {
+      var version = client.loadManifest(text);
+      try { localStorage.setItem(floorKey, String(client.versionFloor())); } catch (e) { /* ignore */ }
+      listed = new Set(client.listedPaths());
+      log('manifest version', version, 'with', listed.size, 'assets');
+      watchVisibility(num(data.hiddenStop, 30) * 1000, leechOnly);
+      queue.splice(0).forEach(function (f) { f(); });
+      return restoreCache();
+    }).then(function () {
+      adoptLoaded();
+      if (data.sw !== 'off' && navigator.serviceWorker) {
+        navigator.serviceWorker.register(data.sw || '/peerhost-sw.js', { scope: '/' }).then(function () {
+          announceToWorker();
+          navigator.serviceWorker.addEventListener('controllerchange', announceToWorker);
+          return navigator.serviceWorker.ready;
+        }).then(announceToWorker).catch(function (e) { log('no service worker:', e); });
+      }
+      return true;
+    });
+  }
+
+  function disabled(e) {
+    log('disabled:', e && e.message || e);
+    if (client) { try { client.close(); } catch (x) { /* ignore */ } }
+    client = null;
+    queue.splice(0).forEach(function (f) { f(); });
+    return false;
+  }
+
+  var started;
+  try { started = start(); } catch (e) { started = Promise.reject(e); }
+  started.then(resolveReady, function (e) { resolveReady(disabled(e)); });
+})();

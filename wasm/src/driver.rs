@@ -1,0 +1,272 @@
+//! The browser driver loop around [`peerhost_core::client::Client`].
+//!
+//! Every browser callback (tracker message, data-channel message, fetch
+//! completion, timer) borrows the one [`Driver`], feeds the client one input
+//! and calls [`Driver::pump`], which performs every output and re-arms the
+//! timer for the client's next deadline. Callbacks hold only a `Weak` to the
+//! driver, so dropping the [`crate::Peerhost`] handle tears everything down:
+//! peer connections close, sockets close, closures drop with their owners.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::{Rc, Weak};
+
+use js_sys::{Promise, Uint8Array};
+use peerhost_core::client::{Client, Output, Ticket};
+use peerhost_core::scheduler::{ConnId, RequestId};
+use peerhost_core::signal::{ClientMessage, ServerMessage};
+use peerhost_core::time::{Instant, UnixTime};
+use wasm_bindgen::prelude::*;
+
+use crate::origin;
+use crate::peer_conn::PeerConn;
+use crate::timer::Timer;
+use crate::tracker_socket::TrackerSocket;
+
+/// Shared handle callbacks upgrade to reach the driver.
+pub type Shared = Rc<RefCell<Driver>>;
+/// What callbacks hold.
+pub type WeakShared = Weak<RefCell<Driver>>;
+
+/// Runs `f` on the driver if it is still alive, then pumps.
+pub fn with_driver(weak: &WeakShared, f: impl FnOnce(&mut Driver, Instant)) {
+    let Some(rc) = weak.upgrade() else { return };
+    // A callback may fire while the driver is busy in another (it cannot in
+    // a single-threaded event loop, but a borrow failure must never panic).
+    let Ok(mut d) = rc.try_borrow_mut() else {
+        return;
+    };
+    let now = d.now();
+    f(&mut d, now);
+    d.pump();
+}
+
+/// A page's pending `peerhost.fetch`.
+pub struct Pending {
+    pub resolve: js_sys::Function,
+    pub reject: js_sys::Function,
+}
+
+/// Everything the page side of peerhost owns.
+pub struct Driver {
+    pub client: Client,
+    pub me: WeakShared,
+    epoch_ms: f64,
+    pub tracker: Option<TrackerSocket>,
+    pub tracker_url: Option<String>,
+    tracker_retries: u32,
+    pub peers: BTreeMap<ConnId, PeerConn>,
+    pub pending: BTreeMap<Ticket, Pending>,
+    timer: Option<Timer>,
+    reconnect: Option<Timer>,
+    /// Log lines for `stats()` (bounded).
+    pub log: VecDeque<String>,
+    pub banned: u64,
+}
+
+impl Driver {
+    /// A driver for `client`; `epoch_ms` is `performance.now()` at start.
+    pub fn new(client: Client, epoch_ms: f64, tracker_url: Option<String>) -> Shared {
+        let rc = Rc::new(RefCell::new(Driver {
+            client,
+            me: Weak::new(),
+            epoch_ms,
+            tracker: None,
+            tracker_url,
+            tracker_retries: 0,
+            peers: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            timer: None,
+            reconnect: None,
+            log: VecDeque::new(),
+            banned: 0,
+        }));
+        rc.borrow_mut().me = Rc::downgrade(&rc);
+        rc
+    }
+
+    /// The core's clock: milliseconds since the driver started.
+    pub fn now(&self) -> Instant {
+        Instant((now_ms() - self.epoch_ms).max(0.0) as u64)
+    }
+
+    /// Wall clock for manifest validity.
+    pub fn wall() -> UnixTime {
+        UnixTime((js_sys::Date::now() / 1000.0) as u64)
+    }
+
+    pub fn note(&mut self, line: String) {
+        if self.log.len() >= 64 {
+            self.log.pop_front();
+        }
+        self.log.push_back(line);
+    }
+
+    /// Opens the tracker socket (again), or tells the core there is none.
+    pub fn connect_tracker(&mut self) {
+        let now = self.now();
+        match self.tracker_url.clone() {
+            Some(url) => match TrackerSocket::open(&url, self.me.clone()) {
+                Ok(sock) => self.tracker = Some(sock),
+                Err(e) => {
+                    self.note(format!("tracker {url}: {e}"));
+                    self.client.handle_tracker_closed(now);
+                }
+            },
+            None => self.client.handle_tracker_closed(now),
+        }
+    }
+
+    /// The tracker socket closed: tell the core, retry with backoff and jitter.
+    pub fn tracker_lost(&mut self, now: Instant) {
+        self.tracker = None;
+        self.client.handle_tracker_closed(now);
+        if self.tracker_url.is_none() {
+            return;
+        }
+        self.tracker_retries += 1;
+        let base = 1000.0 * 2f64.powi(self.tracker_retries.min(8) as i32);
+        let delay = base.min(300_000.0) * (0.5 + js_sys::Math::random() * 0.5);
+        let weak = self.me.clone();
+        self.reconnect = Timer::after(delay, move || {
+            with_driver(&weak, |d, _| d.connect_tracker());
+        });
+    }
+
+    pub fn tracker_up(&mut self, now: Instant) {
+        self.tracker_retries = 0;
+        self.client.handle_tracker_connected(now);
+    }
+
+    pub fn tracker_message(&mut self, now: Instant, text: &str) {
+        match ServerMessage::from_json(text) {
+            Ok(msg) => self.client.handle_tracker(now, msg),
+            Err(e) => self.note(format!("tracker sent something unreadable: {e}")),
+        }
+    }
+
+    /// Performs every output of the client, then re-arms the timer.
+    pub fn pump(&mut self) {
+        while let Some(out) = self.client.poll_output() {
+            self.perform(out);
+        }
+        let next = self.client.poll_timeout();
+        self.timer = next.and_then(|t| {
+            let delay = t.as_millis().saturating_sub(self.now().as_millis()) as f64;
+            let weak = self.me.clone();
+            Timer::after(delay, move || {
+                with_driver(&weak, |d, now| d.client.handle_timeout(now))
+            })
+        });
+    }
+
+    fn send_tracker(&mut self, msg: &ClientMessage) {
+        if let Some(sock) = &self.tracker {
+            sock.send(&msg.to_json());
+        }
+    }
+
+    fn perform(&mut self, out: Output) {
+        match out {
+            Output::Tracker(msg) => self.send_tracker(&msg),
+            Output::CreateOffer { conn } => match PeerConn::offer(conn, self.me.clone()) {
+                Ok(pc) => {
+                    self.peers.insert(conn, pc);
+                }
+                Err(e) => {
+                    self.note(format!("cannot create a peer connection: {e:?}"));
+                    let now = self.now();
+                    self.client.handle_local_sdp_failed(now, conn);
+                }
+            },
+            Output::AcceptOffer { conn, offer } => {
+                match PeerConn::answer(conn, &offer.sdp, self.me.clone()) {
+                    Ok(pc) => {
+                        self.peers.insert(conn, pc);
+                    }
+                    Err(e) => {
+                        self.note(format!("cannot answer an offer: {e:?}"));
+                        let now = self.now();
+                        self.client.handle_local_sdp_failed(now, conn);
+                    }
+                }
+            }
+            Output::ApplyAnswer { conn, answer } => {
+                if let Some(pc) = self.peers.get(&conn) {
+                    pc.apply_answer(&answer.sdp);
+                }
+            }
+            Output::SendPeer { conn, bytes } => {
+                if let Some(pc) = self.peers.get_mut(&conn) {
+                    pc.send(bytes);
+                }
+            }
+            Output::ClosePeer { conn, reason } => {
+                if let Some(pc) = self.peers.remove(&conn) {
+                    self.note(format!("closed peer {}: {reason:?}", conn.0));
+                    crate::peer_conn::retire(Some(pc));
+                }
+            }
+            Output::FetchOrigin {
+                request,
+                path,
+                range,
+            } => {
+                let weak = self.me.clone();
+                origin::fetch_range(path, range, move |result| {
+                    with_driver(&weak, |d, now| {
+                        d.client.handle_origin(now, RequestId(request.0), result)
+                    });
+                });
+            }
+            Output::Deliver {
+                ticket,
+                content_type,
+                body,
+                ..
+            } => {
+                if let Some(p) = self.pending.remove(&ticket) {
+                    let obj = js_sys::Object::new();
+                    let _ =
+                        js_sys::Reflect::set(&obj, &"body".into(), &Uint8Array::from(&body[..]));
+                    let _ = js_sys::Reflect::set(&obj, &"contentType".into(), &content_type.into());
+                    let _ = p.resolve.call1(&JsValue::NULL, &obj);
+                }
+            }
+            Output::Failed { ticket, error } => {
+                if let Some(p) = self.pending.remove(&ticket) {
+                    let _ = p
+                        .reject
+                        .call1(&JsValue::NULL, &JsError::new(&error.to_string()).into());
+                }
+            }
+            Output::Event(ev) => {
+                if let peerhost_core::client::Event::PeerBanned { .. } = ev {
+                    self.banned += 1;
+                }
+                self.note(format!("{ev:?}"));
+            }
+        }
+    }
+
+    /// A promise for the asset at `path` (from peers or the origin).
+    pub fn want(&mut self, path: &str) -> Result<Promise, JsValue> {
+        let now = self.now();
+        let ticket = self
+            .client
+            .want(now, path)
+            .map_err(|e| JsValue::from(JsError::new(&e.to_string())))?;
+        let mut slot = None;
+        let promise = Promise::new(&mut |resolve, reject| slot = Some(Pending { resolve, reject }));
+        self.pending
+            .insert(ticket, slot.expect("promise executor runs at once"));
+        Ok(promise)
+    }
+}
+
+/// `performance.now()`, or `Date.now()` where there is no window.
+pub fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or_else(js_sys::Date::now, |p| p.now())
+}

@@ -1,0 +1,297 @@
+//! One WebRTC peer connection and its `peerhost/1` data channel.
+//!
+//! SDP is exchanged without trickle (as WebTorrent does): the driver waits
+//! for ICE gathering to complete, then hands the whole SDP to the core,
+//! which sends it through the tracker. The struct owns every closure it
+//! registers; dropping it unregisters them and closes the connection.
+
+use std::collections::VecDeque;
+
+use js_sys::{ArrayBuffer, Uint8Array};
+use peerhost_core::scheduler::ConnId;
+use peerhost_core::signal::{Sdp, SdpKind};
+use peerhost_core::wire::CHANNEL_LABEL;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, spawn_local};
+use web_sys::{
+    Event, MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelInit,
+    RtcDataChannelType, RtcIceGatheringState, RtcPeerConnection, RtcPeerConnectionState,
+    RtcSdpType, RtcSessionDescriptionInit,
+};
+
+use crate::driver::{WeakShared, with_driver};
+
+/// Bytes queued in the data channel above which we stop sending and queue
+/// locally until `bufferedamountlow`.
+const HIGH_WATER: u32 = 1024 * 1024;
+/// `bufferedAmountLowThreshold`.
+const LOW_WATER: u32 = 256 * 1024;
+/// Longest wait for ICE gathering before sending what we have.
+const GATHER_TIMEOUT_MS: i32 = 3000;
+
+type Callback = Closure<dyn FnMut(Event)>;
+type MsgCallback = Closure<dyn FnMut(MessageEvent)>;
+type ChannelCallback = Closure<dyn FnMut(RtcDataChannelEvent)>;
+
+/// The closures of a data channel; dropped with it.
+struct ChannelHandlers {
+    _open: Callback,
+    _message: MsgCallback,
+    _close: Callback,
+    _low: Callback,
+}
+
+/// A peer connection, its channel and their handlers.
+pub struct PeerConn {
+    pc: RtcPeerConnection,
+    channel: std::rc::Rc<std::cell::RefCell<Option<(RtcDataChannel, ChannelHandlers)>>>,
+    outbox: std::rc::Rc<std::cell::RefCell<VecDeque<Vec<u8>>>>,
+    _on_state: Callback,
+    _on_datachannel: Option<ChannelCallback>,
+}
+
+fn new_pc() -> Result<RtcPeerConnection, JsValue> {
+    // No STUN/TURN: host candidates only (and nothing leaves the machine in tests).
+    let config = RtcConfiguration::new();
+    config.set_ice_servers(&js_sys::Array::new());
+    RtcPeerConnection::new_with_configuration(&config)
+}
+
+impl PeerConn {
+    /// Creates a connection with a data channel and starts making an offer;
+    /// the offer reaches the core through `handle_local_sdp`.
+    pub fn offer(conn: ConnId, driver: WeakShared) -> Result<PeerConn, JsValue> {
+        let pc = new_pc()?;
+        let init = RtcDataChannelInit::new();
+        init.set_ordered(true);
+        let dc = pc.create_data_channel_with_data_channel_dict(CHANNEL_LABEL, &init);
+        let me = Self::build(pc.clone(), conn, driver.clone(), None);
+        me.attach(dc, conn, driver.clone());
+        spawn_local(async move {
+            let result = async {
+                let offer = JsFuture::from(pc.create_offer()).await?;
+                let offer: RtcSessionDescriptionInit = offer.unchecked_into();
+                JsFuture::from(pc.set_local_description(&offer)).await?;
+                gathered_sdp(&pc).await
+            }
+            .await;
+            report_sdp(&driver, conn, SdpKind::Offer, result);
+        });
+        Ok(me)
+    }
+
+    /// Creates a connection from a remote offer and starts answering it.
+    pub fn answer(conn: ConnId, offer_sdp: &str, driver: WeakShared) -> Result<PeerConn, JsValue> {
+        let pc = new_pc()?;
+        let slot = std::rc::Rc::new(std::cell::RefCell::new(None));
+        let on_datachannel = {
+            let driver = driver.clone();
+            let slot = slot.clone();
+            Closure::<dyn FnMut(RtcDataChannelEvent)>::new(move |ev: RtcDataChannelEvent| {
+                let dc = ev.channel();
+                if dc.label() == CHANNEL_LABEL {
+                    *slot.borrow_mut() = Some(dc);
+                    with_driver(&driver, |d, _| {
+                        if let Some(pc) = d.peers.get(&conn)
+                            && let Some(dc) = slot.borrow_mut().take()
+                        {
+                            pc.attach(dc, conn, d.me.clone());
+                        }
+                    });
+                }
+            })
+        };
+        pc.set_ondatachannel(Some(on_datachannel.as_ref().unchecked_ref()));
+        let me = Self::build(pc.clone(), conn, driver.clone(), Some(on_datachannel));
+        let offer_sdp = offer_sdp.to_owned();
+        spawn_local(async move {
+            let result = async {
+                let remote = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
+                remote.set_sdp(&offer_sdp);
+                JsFuture::from(pc.set_remote_description(&remote)).await?;
+                let answer = JsFuture::from(pc.create_answer()).await?;
+                let answer: RtcSessionDescriptionInit = answer.unchecked_into();
+                JsFuture::from(pc.set_local_description(&answer)).await?;
+                gathered_sdp(&pc).await
+            }
+            .await;
+            report_sdp(&driver, conn, SdpKind::Answer, result);
+        });
+        Ok(me)
+    }
+
+    fn build(
+        pc: RtcPeerConnection,
+        conn: ConnId,
+        driver: WeakShared,
+        on_dc: Option<ChannelCallback>,
+    ) -> PeerConn {
+        let on_state = {
+            let pc = pc.clone();
+            Closure::<dyn FnMut(Event)>::new(move |_| {
+                if matches!(
+                    pc.connection_state(),
+                    RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
+                ) {
+                    with_driver(&driver, |d, now| {
+                        retire(d.peers.remove(&conn));
+                        d.client.handle_peer_closed(now, conn);
+                    });
+                }
+            })
+        };
+        pc.set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
+        PeerConn {
+            pc,
+            channel: Default::default(),
+            outbox: Default::default(),
+            _on_state: on_state,
+            _on_datachannel: on_dc,
+        }
+    }
+
+    /// Wires the data channel's events to the core.
+    fn attach(&self, dc: RtcDataChannel, conn: ConnId, driver: WeakShared) {
+        dc.set_binary_type(RtcDataChannelType::Arraybuffer);
+        dc.set_buffered_amount_low_threshold(LOW_WATER);
+        let open = {
+            let driver = driver.clone();
+            Closure::<dyn FnMut(Event)>::new(move |_| {
+                with_driver(&driver, |d, now| d.client.handle_peer_open(now, conn))
+            })
+        };
+        let message = {
+            let driver = driver.clone();
+            Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+                if let Ok(buf) = ev.data().dyn_into::<ArrayBuffer>() {
+                    let bytes = Uint8Array::new(&buf).to_vec();
+                    with_driver(&driver, |d, now| {
+                        d.client.handle_peer_frame(now, conn, &bytes)
+                    });
+                }
+            })
+        };
+        let close = {
+            let driver = driver.clone();
+            Closure::<dyn FnMut(Event)>::new(move |_| {
+                with_driver(&driver, |d, now| {
+                    retire(d.peers.remove(&conn));
+                    d.client.handle_peer_closed(now, conn);
+                })
+            })
+        };
+        let low = {
+            let outbox = self.outbox.clone();
+            let dc = dc.clone();
+            Closure::<dyn FnMut(Event)>::new(move |_| flush(&dc, &mut outbox.borrow_mut()))
+        };
+        dc.set_onopen(Some(open.as_ref().unchecked_ref()));
+        dc.set_onmessage(Some(message.as_ref().unchecked_ref()));
+        dc.set_onclose(Some(close.as_ref().unchecked_ref()));
+        dc.set_onbufferedamountlow(Some(low.as_ref().unchecked_ref()));
+        if dc.ready_state() == web_sys::RtcDataChannelState::Open {
+            // The answerer may receive a channel that is already open: no
+            // `open` event will come. Report it once the caller is done.
+            spawn_local(async move {
+                with_driver(&driver, |d, now| d.client.handle_peer_open(now, conn))
+            });
+        }
+        *self.channel.borrow_mut() = Some((
+            dc,
+            ChannelHandlers {
+                _open: open,
+                _message: message,
+                _close: close,
+                _low: low,
+            },
+        ));
+    }
+
+    /// Applies the remote answer to our offer.
+    pub fn apply_answer(&self, sdp: &str) {
+        let pc = self.pc.clone();
+        let init = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
+        init.set_sdp(sdp);
+        spawn_local(async move {
+            // A failure shows up as a connection that never opens; the core times it out.
+            let _ = JsFuture::from(pc.set_remote_description(&init)).await;
+        });
+    }
+
+    /// Sends one frame, queueing above the high-water mark.
+    pub fn send(&mut self, bytes: Vec<u8>) {
+        let chan = self.channel.borrow();
+        let Some((dc, _)) = chan.as_ref() else { return };
+        let mut outbox = self.outbox.borrow_mut();
+        outbox.push_back(bytes);
+        flush(dc, &mut outbox);
+    }
+}
+
+fn flush(dc: &RtcDataChannel, outbox: &mut VecDeque<Vec<u8>>) {
+    while dc.buffered_amount() < HIGH_WATER {
+        let Some(bytes) = outbox.pop_front() else {
+            break;
+        };
+        if dc.send_with_u8_array(&bytes).is_err() {
+            outbox.clear();
+            break;
+        }
+    }
+}
+
+/// Drops a connection on a later microtask: its own callbacks may be
+/// running right now, and a closure must not be freed while it runs.
+pub fn retire(pc: Option<PeerConn>) {
+    if let Some(pc) = pc {
+        spawn_local(async move { drop(pc) });
+    }
+}
+
+impl Drop for PeerConn {
+    fn drop(&mut self) {
+        if let Some((dc, _)) = self.channel.borrow_mut().take() {
+            dc.set_onopen(None);
+            dc.set_onmessage(None);
+            dc.set_onclose(None);
+            dc.set_onbufferedamountlow(None);
+            dc.close();
+        }
+        self.pc.set_onconnectionstatechange(None);
+        self.pc.set_ondatachannel(None);
+        self.pc.close();
+    }
+}
+
+/// Waits for ICE gathering to complete (bounded), then returns the local SDP.
+async fn gathered_sdp(pc: &RtcPeerConnection) -> Result<String, JsValue> {
+    let mut waited = 0;
+    while pc.ice_gathering_state() != RtcIceGatheringState::Complete && waited < GATHER_TIMEOUT_MS {
+        sleep(20).await;
+        waited += 20;
+    }
+    pc.local_description()
+        .map(|d| d.sdp())
+        .ok_or_else(|| JsValue::from_str("no local description"))
+}
+
+async fn sleep(ms: i32) {
+    let p = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = JsFuture::from(p).await;
+}
+
+fn report_sdp(driver: &WeakShared, conn: ConnId, kind: SdpKind, result: Result<String, JsValue>) {
+    with_driver(driver, |d, now| match result {
+        Ok(sdp) => d.client.handle_local_sdp(now, conn, Sdp { kind, sdp }),
+        Err(e) => {
+            d.note(format!("SDP for peer {} failed: {e:?}", conn.0));
+            retire(d.peers.remove(&conn));
+            d.client.handle_local_sdp_failed(now, conn);
+        }
+    });
+}

@@ -1,0 +1,300 @@
+//! `cargo xtask test`: the whole test suite, as CI runs it.
+//!
+//! It must pass on a fresh Debian machine where we are root and only
+//! package registries are reachable, so it installs what it needs first,
+//! then builds everything (the only steps that download), then runs the
+//! tests inside a loopback-only network namespace so that no test —
+//! browser WebRTC included — can send a packet off the machine.
+//! Each step says what it does; the first failure stops the run.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::repo_root;
+
+/// The cargo to run: the rustup proxy on PATH, which also finds
+/// `cargo-fmt` and `cargo-clippy` (the bare binary in `$CARGO` may not).
+pub fn cargo() -> &'static str {
+    "cargo"
+}
+
+/// A step of the suite: what it checks, and how.
+type Step<'a> = (&'static str, Box<dyn Fn() -> Result<(), String> + 'a>);
+
+/// Runs every step. `args`: an optional `--keep-going` (run every step and
+/// report all failures at the end, instead of stopping at the first), then
+/// anything else is passed on to `cargo test` (e.g. `-- --nocapture`).
+pub fn run(args: &[String]) -> Result<(), String> {
+    let keep_going = args.first().is_some_and(|a| a == "--keep-going");
+    let extra = if keep_going { &args[1..] } else { args };
+    let root = repo_root();
+    std::env::set_current_dir(&root)
+        .map_err(|e| format!("cannot cd to {}: {e}", root.display()))?;
+    let started = Instant::now();
+
+    let steps: Vec<Step<'_>> = vec![
+        (
+            "add the wasm32-unknown-unknown target",
+            Box::new(|| {
+                if have("rustup") {
+                    exec(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
+                } else {
+                    println!("    rustup not found: assuming the wasm32 target is installed");
+                    Ok(())
+                }
+            }),
+        ),
+        (
+            "system packages (Chromium, chromedriver, iproute2, npm)",
+            Box::new(|| system_packages(&root)),
+        ),
+        (
+            "npm packages",
+            Box::new(|| {
+                if root.join("package-lock.json").exists() {
+                    exec(Command::new("npm").args(["ci", "--ignore-scripts"]))
+                } else {
+                    println!("    no package-lock.json: nothing to install");
+                    Ok(())
+                }
+            }),
+        ),
+        (
+            "formatting",
+            Box::new(|| exec(Command::new(cargo()).args(["fmt", "--all", "--check"]))),
+        ),
+        (
+            "lints",
+            Box::new(|| {
+                exec(Command::new(cargo()).args([
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ]))
+            }),
+        ),
+        (
+            "the core builds for wasm32",
+            Box::new(|| {
+                exec(Command::new(cargo()).args([
+                    "build",
+                    "-p",
+                    "peerhost-core",
+                    "--target",
+                    "wasm32-unknown-unknown",
+                ]))
+            }),
+        ),
+        (
+            "build the browser client (wasm32 + wasm-bindgen + wasm-opt)",
+            Box::new(|| crate::web::build(&root).map(|_| ())),
+        ),
+        (
+            "build every test (the last step that may download)",
+            Box::new(|| exec(Command::new(cargo()).args(["test", "--workspace", "--no-run"]))),
+        ),
+        (
+            "run the tests in a loopback-only network namespace",
+            Box::new(|| run_tests(extra)),
+        ),
+        ("fuzz targets build", Box::new(|| fuzz_build(&root))),
+    ];
+
+    let total = steps.len();
+    let mut failed = Vec::new();
+    for (i, (what, step)) in steps.iter().enumerate() {
+        println!("==> [{}/{total}] {what}", i + 1);
+        let step_started = Instant::now();
+        match step() {
+            Ok(()) => println!("    ok ({}s)", step_started.elapsed().as_secs()),
+            Err(e) if keep_going => {
+                println!("    FAILED: {e}");
+                failed.push(format!("[{}/{total}] {what}: {e}", i + 1));
+            }
+            Err(e) => return Err(format!("step {}/{total} ({what}): {e}", i + 1)),
+        }
+    }
+    let secs = started.elapsed().as_secs();
+    if failed.is_empty() {
+        println!("==> all {total} steps passed in {secs}s");
+        Ok(())
+    } else {
+        println!("==> {} of {total} steps FAILED in {secs}s:", failed.len());
+        for f in &failed {
+            println!("    {f}");
+        }
+        Err(format!("{} steps failed", failed.len()))
+    }
+}
+
+/// Prints and runs a command; an error unless it exits 0.
+pub(crate) fn exec(cmd: &mut Command) -> Result<(), String> {
+    let shown = show(cmd);
+    println!("    $ {shown}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{shown}` failed ({status})"))
+    }
+}
+
+fn show(cmd: &Command) -> String {
+    let mut s = String::new();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            s.push_str(&format!("{}={} ", k.to_string_lossy(), v.to_string_lossy()));
+        }
+    }
+    s.push_str(&cmd.get_program().to_string_lossy());
+    for a in cmd.get_args() {
+        let a = a.to_string_lossy();
+        if a.contains(' ') || a.contains('$') {
+            s.push_str(&format!(" '{a}'"));
+        } else {
+            s.push_str(&format!(" {a}"));
+        }
+    }
+    s
+}
+
+/// Whether `program` runs at all.
+fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// Whether a command succeeds, quietly.
+fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    // Effective uid is the second field of the `Uid:` line.
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            == Some("0")
+    })
+}
+
+fn system_packages(root: &Path) -> Result<(), String> {
+    let mut missing = Vec::new();
+    if !Path::new("/usr/bin/chromium").exists() {
+        missing.push("chromium");
+    }
+    if !Path::new("/usr/bin/chromedriver").exists() {
+        missing.push("chromium-driver");
+    }
+    if !have("ip") && !Path::new("/usr/sbin/ip").exists() && !Path::new("/sbin/ip").exists() {
+        missing.push("iproute2");
+    }
+    if root.join("package-lock.json").exists() && !have("npm") {
+        missing.extend(["nodejs", "npm"]);
+    }
+    if missing.is_empty() {
+        println!("    all present");
+        return Ok(());
+    }
+    if !is_root() {
+        println!(
+            "    warning: missing {} and not root: install them, or browser tests will skip",
+            missing.join(" ")
+        );
+        return Ok(());
+    }
+    exec(Command::new("apt-get").arg("update"))?;
+    exec(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing),
+    )
+}
+
+fn run_tests(extra: &[String]) -> Result<(), String> {
+    // `sh -c '… exec "$@"' sh cargo test …` passes the arguments unquoted-safe.
+    let script = "ip link set lo up && exec \"$@\"";
+    let namespace = [
+        vec!["--net"],
+        // Not root: a user namespace may still allow a private network namespace.
+        vec!["--net", "--map-root-user"],
+    ]
+    .into_iter()
+    .find(|flags| {
+        succeeds(
+            Command::new("unshare")
+                .args(flags)
+                .args(["--", "sh", "-c", script, "sh", "true"]),
+        )
+    });
+    let test_args = ["test", "--workspace", "--offline"];
+    match namespace {
+        Some(flags) => exec(
+            Command::new("unshare")
+                .env("PEERHOST_NETNS", "1")
+                .args(flags)
+                .args(["--", "sh", "-c", script, "sh", "cargo"])
+                .args(test_args)
+                .args(extra),
+        ),
+        None => {
+            println!(
+                "    warning: cannot create a network namespace (`unshare --net` is not permitted here);"
+            );
+            println!(
+                "    warning: running the tests without one: browser (WebRTC) tests will SKIP"
+            );
+            exec(Command::new(cargo()).args(test_args).args(extra))
+        }
+    }
+}
+
+fn fuzz_build(root: &Path) -> Result<(), String> {
+    let fuzz = root.join("fuzz");
+    if !fuzz.join("Cargo.toml").exists() {
+        println!("    no fuzz/ crate: nothing to build");
+        return Ok(());
+    }
+    let nightly = Command::new("rustup")
+        .args(["toolchain", "list"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("nightly"));
+    let cargo_fuzz = succeeds(
+        Command::new("rustup")
+            .args(["run", "nightly", "cargo", "fuzz", "--version"])
+            .current_dir(&fuzz),
+    );
+    if nightly && cargo_fuzz {
+        exec(
+            Command::new("rustup")
+                .args(["run", "nightly", "cargo", "fuzz", "build"])
+                .current_dir(&fuzz),
+        )
+    } else {
+        println!(
+            "    fuzz targets NOT built: needs {}",
+            if nightly {
+                "cargo-fuzz (`cargo install cargo-fuzz`)"
+            } else {
+                "a nightly toolchain (`rustup toolchain install nightly`) and cargo-fuzz (`cargo install cargo-fuzz`)"
+            }
+        );
+        println!("    to build and run them: cd fuzz && cargo +nightly fuzz run <target>");
+        Ok(())
+    }
+}
