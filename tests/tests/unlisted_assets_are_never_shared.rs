@@ -25,7 +25,8 @@ fn unlisted_assets_are_never_shared() {
     let base = server.url("");
     let mut browser = Browser::launch();
     let fetch_secret = format!(
-        "Promise.all([fetch('{SECRET_PATH}').then(r => r.text()), peerhost.fetch('{SECRET_PATH}').then(r => r.text())])"
+        "Promise.all([fetch('{SECRET_PATH}', {{cache: 'no-store'}}).then(r => r.text()), \
+         peerhost.fetch('{SECRET_PATH}', {{cache: 'no-store'}}).then(r => r.text())])"
     );
 
     browser.open("a");

@@ -3,11 +3,12 @@
  * that holds the peer connections (RTCPeerConnection does not exist in
  * workers).
  *
- * For a GET of a listed asset it asks a window of this site over a
- * MessageChannel. The page answers "ack" at once, then the verified bytes
- * (from peers or the origin). No ack within PAGE_ACK_MS, an error, or no
- * answer within PAGE_ANSWER_MS: the request goes to the network exactly as
- * without peerhost. Requests for anything not listed are not touched.
+ * For a GET of a listed asset (not a navigation) it asks a window of this
+ * site over a MessageChannel. The page answers "ack" at once and every
+ * second while it works, then the verified bytes (from peers or the
+ * origin). No ack within PAGE_ACK_MS, silence for PAGE_IDLE_MS, or an
+ * error: the request goes to the network exactly as without peerhost.
+ * Requests for anything not listed are not touched.
  *
  * Serve it from the site root (or with `Service-Worker-Allowed: /`) so its
  * scope covers the whole site.
@@ -15,7 +16,9 @@
 'use strict';
 
 var PAGE_ACK_MS = 1000;
-var PAGE_ANSWER_MS = 30000;
+// The page repeats its ack every second while it works; silence this long
+// means it is gone (navigated away, closed, frozen).
+var PAGE_IDLE_MS = 3000;
 var LISTING_CACHE = 'peerhost-meta';
 var LISTING_KEY = '/__peerhost/listing';
 var listed = null;
@@ -44,7 +47,9 @@ function listing() {
 
 self.addEventListener('fetch', function (e) {
   var req = e.request;
-  if (req.method !== 'GET' || req.headers.has('range')) return;
+  // Documents are navigations: the page that would answer is the one being
+  // replaced, so they go to the network as usual.
+  if (req.method !== 'GET' || req.mode === 'navigate' || req.headers.has('range')) return;
   var url = new URL(req.url);
   if (url.origin !== self.location.origin) return;
   e.respondWith(listing().then(function (paths) {
@@ -68,13 +73,13 @@ function viaPages(path, clientId) {
 function ask(win, path) {
   return new Promise(function (resolve, reject) {
     var ch = new MessageChannel();
-    var acked = false;
-    var noAck = setTimeout(function () { if (!acked) reject(new Error('no ack')); }, PAGE_ACK_MS);
-    var noAnswer = setTimeout(function () { reject(new Error('no answer')); }, PAGE_ANSWER_MS);
+    var timer = setTimeout(function () { reject(new Error('no ack')); }, PAGE_ACK_MS);
     ch.port1.onmessage = function (m) {
-      if (m.data && m.data.type === 'ack') { acked = true; return; }
-      clearTimeout(noAck);
-      clearTimeout(noAnswer);
+      clearTimeout(timer);
+      if (m.data && m.data.type === 'ack') {
+        timer = setTimeout(function () { reject(new Error('page went silent')); }, PAGE_IDLE_MS);
+        return;
+      }
       if (m.data && m.data.ok) {
         resolve(new Response(m.data.body, {
           status: 200,

@@ -90,13 +90,17 @@
     if (!m || m.type !== 'peerhost-fetch' || !ev.ports[0]) return;
     var port = ev.ports[0];
     port.postMessage({ type: 'ack' });
+    // Keep telling the worker we are alive, so it waits for us and only us.
+    var alive = setInterval(function () { port.postMessage({ type: 'ack' }); }, 1000);
+    var reply = function (msg, transfer) { clearInterval(alive); port.postMessage(msg, transfer || []); };
     var answer = function () {
-      if (!client) { port.postMessage({ ok: false, error: 'peerhost is not running' }); return; }
+      if (!client) { reply({ ok: false, error: 'peerhost is not running' }); return; }
       client.fetch(m.path).then(function (r) {
-        port.postMessage({ ok: true, body: r.body, contentType: r.contentType }, [r.body.buffer]);
-        remember(m.path, r);
+        var keep = { body: r.body.slice(), contentType: r.contentType };
+        reply({ ok: true, body: r.body, contentType: r.contentType }, [r.body.buffer]);
+        remember(m.path, keep);
       }, function (e) {
-        port.postMessage({ ok: false, error: String(e && e.message || e) });
+        reply({ ok: false, error: String(e && e.message || e) });
       });
     };
     if (client) answer(); else queue.push(answer);
@@ -105,7 +109,7 @@
 
   function remember(path, r) {
     if (!window.caches) return;
-    var copy = new Response(r.body.slice(), { headers: { 'content-type': r.contentType } });
+    var copy = new Response(r.body, { headers: { 'content-type': r.contentType } });
     caches.open(CACHE).then(function (c) { return c.put(path, copy); }).catch(function () {});
   }
 
