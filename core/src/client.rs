@@ -734,9 +734,15 @@ impl Client {
                     let interval = Duration::from_secs(interval.clamp(10, 3600));
                     self.tracker.interval = Some(interval);
                     self.tracker.next_announce = Some(now + interval);
-                    // The counts include us.
+                    // The counts include us. Alone: nothing to wait for. With
+                    // others, wait for the answers to our offers (the
+                    // offer-less first announce does not settle anything).
                     let others = (complete + incomplete).saturating_sub(1);
-                    self.tracker.expected_answers = Some(self.tracker.offers_sent.min(others));
+                    if others == 0 {
+                        self.tracker.expected_answers = Some(0);
+                    } else if self.tracker.offers_sent > 0 {
+                        self.tracker.expected_answers = Some(self.tracker.offers_sent.min(others));
+                    }
                 }
             }
             ServerMessage::Offer(offer) => self.on_remote_offer(now, offer),
@@ -1056,6 +1062,25 @@ impl Client {
             self.outputs.push_back(msg);
             self.tracker.joined = None;
         }
+        if self.tracker.joined != Some(info_hash) {
+            // Join at once without offers: the answer tells the swarm's size
+            // while WebRTC offers are still being made, so a visitor who is
+            // alone stops waiting for peers a round trip after connecting.
+            let left = site.map.len() - site.have().count();
+            self.outputs
+                .push_back(Output::Tracker(ClientMessage::Announce(Announce {
+                    info_hash,
+                    peer_id: self.peer_id,
+                    numwant: Some(0),
+                    uploaded: self.stats.bytes_uploaded,
+                    downloaded: self.stats.bytes_from_peers,
+                    left: Some(u64::from(left)),
+                    event: AnnounceEvent::Started,
+                    offers: Vec::new(),
+                })));
+            self.tracker.joined = Some(info_hash);
+            self.tracker.offers_sent = 0;
+        }
         // Offers from the previous announce that nobody answered are stale.
         let stale: Vec<ConnId> = self
             .peers
@@ -1196,14 +1221,25 @@ impl Client {
             return;
         };
         self.tracker.answers += 1;
-        let duplicate = self.banned.contains(&answer.peer_id)
-            || self
-                .peers
-                .iter()
-                .any(|(c, p)| *c != conn && p.remote == Some(answer.peer_id));
-        if duplicate {
+        if self.banned.contains(&answer.peer_id) {
             self.close(conn, CloseReason::Duplicate);
             return;
+        }
+        // Glare: both peers offered at once and each also accepted the
+        // other's offer. Both sides keep the connection offered by the
+        // lower peer id, so exactly one survives.
+        let other = self
+            .peers
+            .iter()
+            .find(|(c, p)| **c != conn && p.remote == Some(answer.peer_id))
+            .map(|(c, _)| *c);
+        if let Some(other) = other {
+            if self.peer_id < answer.peer_id {
+                self.close(other, CloseReason::Duplicate);
+            } else {
+                self.close(conn, CloseReason::Duplicate);
+                return;
+            }
         }
         let Some(peer) = self.peers.get_mut(&conn) else {
             return;

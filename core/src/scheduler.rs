@@ -95,7 +95,8 @@ impl Default for SchedulerConfig {
             piece_deadline: Duration::from_millis(3000),
             discovery_grace: Duration::from_millis(1500),
             max_origin_run: 64,
-            max_origin_requests: 4,
+            // What browsers allow per host over HTTP/1.1.
+            max_origin_requests: 6,
             endgame_copies: 2,
             max_strikes: 8,
             await_swarm: false,
