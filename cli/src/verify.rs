@@ -29,9 +29,12 @@ pub struct Args {
 /// Why the manifest itself could not be verified.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    /// The site directory does not exist or is not a directory.
+    /// The site directory does not exist.
     #[error("site directory {} does not exist", .0.display())]
     NoSuchDirectory(PathBuf),
+    /// The site path is not a directory.
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
     /// There is no manifest.
     #[error("{} not found; run `peerhost publish` first", .0.display())]
     NoManifest(PathBuf),
@@ -187,7 +190,11 @@ pub fn verify_dir(
     now: UnixTime,
 ) -> Result<Report, VerifyError> {
     if !dir.is_dir() {
-        return Err(VerifyError::NoSuchDirectory(dir.to_owned()));
+        return Err(if dir.exists() {
+            VerifyError::NotADirectory(dir.to_owned())
+        } else {
+            VerifyError::NoSuchDirectory(dir.to_owned())
+        });
     }
     let path = dir.join(manifest::FILE_NAME);
     let text = fs::read_to_string(&path).map_err(|source| {

@@ -85,21 +85,13 @@ async fn peerhost_demo_serves_the_signed_site_until_interrupted() {
     let site_key = peerhost_cli::demo::demo_site_key().to_string();
     assert!(printed.iter().any(|l| l.contains(&site_key)), "{printed:?}");
 
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let index = client.get(&url).send().await.unwrap();
-    assert_eq!(index.status(), 200);
-    let html = index.text().await.unwrap();
+    let index = common::get(&url).await;
+    assert_eq!(index.status, 200);
+    let html = String::from_utf8_lossy(&index.body);
     assert!(html.contains("data-manifest=\"/peerhost.json\""), "{html}");
 
-    let text = client
-        .get(format!("{url}peerhost.json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let signed = SignedManifest::from_json(&text).unwrap();
+    let text = common::get(&format!("{url}peerhost.json")).await.body;
+    let signed = SignedManifest::from_json(&String::from_utf8(text).unwrap()).unwrap();
     signed
         .verify(
             &peerhost_cli::demo::demo_site_key(),
@@ -107,14 +99,7 @@ async fn peerhost_demo_serves_the_signed_site_until_interrupted() {
         )
         .unwrap();
     let (_, img) = signed.manifest().asset("/img/lichen.jpg").unwrap();
-    let bytes = client
-        .get(format!("{url}img/lichen.jpg"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let bytes = common::get(&format!("{url}img/lichen.jpg")).await.body;
     assert_eq!(bytes.len() as u64, img.size);
     assert_eq!(peerhost_core::piece::Digest::of(&bytes), img.digest);
 

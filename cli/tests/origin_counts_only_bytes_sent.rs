@@ -7,9 +7,8 @@ mod common;
 use std::fs;
 use std::sync::Arc;
 
+use common::{get, http};
 use peerhost_cli::origin::{self, OriginCounters, PathCount};
-use reqwest::StatusCode;
-use reqwest::header::{ACCEPT_RANGES, CACHE_CONTROL, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 
 const SIZE: usize = 100_000;
 
@@ -27,24 +26,14 @@ async fn origin_counts_only_the_bytes_it_sends() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let url = format!("{base}/img/a.jpg");
 
     // A 100-byte range: 206, the right slice, and 100 bytes counted.
-    let r = client
-        .get(&url)
-        .header(RANGE, "bytes=1000-1099")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(
-        r.headers()[CONTENT_RANGE],
-        format!("bytes 1000-1099/{SIZE}")
-    );
-    assert_eq!(r.headers()[CONTENT_TYPE], "image/jpeg");
-    let got = r.bytes().await.unwrap();
-    assert_eq!(&got[..], &body[1000..1100]);
+    let r = http("GET", &url, &[("range", "bytes=1000-1099")]).await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-range"), format!("bytes 1000-1099/{SIZE}"));
+    assert_eq!(r.header("content-type"), "image/jpeg");
+    assert_eq!(&r.body[..], &body[1000..1100]);
     assert_eq!(counters.bytes_served(), 100);
     assert_eq!(counters.requests(), 1);
     assert_eq!(
@@ -55,40 +44,31 @@ async fn origin_counts_only_the_bytes_it_sends() {
         }
     );
 
-    // An open-ended suffix range.
-    let r = client
-        .get(&url)
-        .header(RANGE, "bytes=-10")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(&r.bytes().await.unwrap()[..], &body[SIZE - 10..]);
+    // A suffix range.
+    let r = http("GET", &url, &[("range", "bytes=-10")]).await;
+    assert_eq!(r.status, 206);
+    assert_eq!(&r.body[..], &body[SIZE - 10..]);
     assert_eq!(counters.bytes_served(), 110);
 
     // The whole file.
-    let r = client.get(&url).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.headers()[ACCEPT_RANGES], "bytes");
-    assert_eq!(r.bytes().await.unwrap().len(), SIZE);
+    let r = get(&url).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("accept-ranges"), "bytes");
+    assert_eq!(r.body.len(), SIZE);
     assert_eq!(counters.bytes_served(), 110 + SIZE as u64);
 
     // HEAD sends headers only.
-    let r = client.head(&url).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    let r = http("HEAD", &url, &[]).await;
+    assert_eq!(r.status, 200);
     assert_eq!(counters.bytes_served(), 110 + SIZE as u64);
 
     // Unsatisfiable: 416, and no file bytes sent.
-    let r = client
-        .get(&url)
-        .header(RANGE, format!("bytes={}-", SIZE + 5))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
-    let sent = r.bytes().await.unwrap().len() as u64;
-    assert_eq!(counters.bytes_served(), 110 + SIZE as u64 + sent);
+    let range = format!("bytes={}-", SIZE + 5);
+    let r = http("GET", &url, &[("range", &range)]).await;
+    assert_eq!(r.status, 416);
+    let sent = r.body.len() as u64;
     assert!(sent < 100, "an error body, not the file");
+    assert_eq!(counters.bytes_served(), 110 + SIZE as u64 + sent);
     assert_eq!(
         counters.path("/img/a.jpg"),
         PathCount {
@@ -98,26 +78,17 @@ async fn origin_counts_only_the_bytes_it_sends() {
     );
 
     // The manifest is always revalidated; pages are not marked.
-    let r = client
-        .get(format!("{base}/peerhost.json"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.headers()[CACHE_CONTROL], "no-cache");
-    assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
-    let r = client.get(format!("{base}/")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers().get(CACHE_CONTROL).is_none());
-    assert_eq!(r.headers()[CONTENT_TYPE], "text/html");
-    assert_eq!(r.text().await.unwrap(), "<h1>home</h1>");
+    let r = get(&format!("{base}/peerhost.json")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control"), "no-cache");
+    assert_eq!(r.header("content-type"), "application/json");
+    let r = get(&format!("{base}/")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control"), "");
+    assert_eq!(r.header("content-type"), "text/html");
+    assert_eq!(r.body, b"<h1>home</h1>");
 
-    let r = client
-        .get(format!("{base}/missing.css"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(get(&format!("{base}/missing.css")).await.status, 404);
 
     let snapshot = counters.snapshot();
     assert_eq!(

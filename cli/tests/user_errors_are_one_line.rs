@@ -104,6 +104,12 @@ fn verify_errors() {
     let line = verify(tmp.path(), &[]).one_line_error().to_owned();
     assert!(line.contains("peerhost.json not found"), "{line}");
 
+    let file = tmp.path().join("a-file");
+    fs::write(&file, "x").unwrap();
+    let line = verify(&file, &[]).one_line_error().to_owned();
+    assert!(line.contains("is not a directory"), "{line}");
+    fs::remove_file(&file).unwrap();
+
     fs::write(tmp.path().join("peerhost.json"), "{\"format\": 3}").unwrap();
     let line = verify(tmp.path(), &[]).one_line_error().to_owned();
     assert!(line.contains("malformed manifest"), "{line}");

@@ -508,6 +508,15 @@ impl Client {
         &self.stats
     }
 
+    /// Whether no peer can help right now: none connected on our version and
+    /// discovery has settled (alone in the swarm, or no tracker). Drivers may
+    /// then send listed assets straight to the origin, as without peerhost.
+    pub fn origin_only(&self, now: Instant) -> bool {
+        self.site
+            .as_ref()
+            .is_some_and(|s| !s.scheduler.in_grace(now) && !s.scheduler.has_peers())
+    }
+
     /// Connections whose handshake completed.
     pub fn active_peers(&self) -> usize {
         self.peers

@@ -286,6 +286,11 @@ impl Scheduler {
         }
     }
 
+    /// Whether any peer on our version is connected.
+    pub fn has_peers(&self) -> bool {
+        !self.peers.is_empty()
+    }
+
     /// Whether `conn` is known to the scheduler (joined on our version).
     pub fn has_peer(&self, conn: ConnId) -> bool {
         self.peers.contains_key(&conn)

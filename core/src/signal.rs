@@ -1492,4 +1492,68 @@ mod tests {
         assert!(!json.contains("offers"), "{json}");
         assert!(!json.contains("left"), "{json}");
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn arb_id() -> impl Strategy<Value = [u8; 20]> {
+            proptest::array::uniform20(any::<u8>())
+        }
+
+        fn arb_sdp() -> impl Strategy<Value = String> {
+            proptest::string::string_regex("(v=0|m=application 9 x|a=candidate:[0-9 a-z.]{0,20}|[\\x00-\\u{2FF}\"\\\\]{0,12})(\r\n[ -~]{0,30}){0,6}")
+                .unwrap()
+        }
+
+        proptest! {
+            #[test]
+            fn announce_round_trips(ih in arb_id(), pid in arb_id(), oids in proptest::collection::vec(arb_id(), 0..4),
+                                    sdp in arb_sdp(), numwant in proptest::option::of(any::<u64>()),
+                                    up in any::<u64>(), left in proptest::option::of(any::<u64>()), ev in 0..5u8) {
+                let event = [AnnounceEvent::Started, AnnounceEvent::Stopped, AnnounceEvent::Completed,
+                             AnnounceEvent::Update, AnnounceEvent::Paused][ev as usize];
+                let m = ClientMessage::Announce(Announce {
+                    info_hash: InfoHash(ih), peer_id: PeerId(pid), numwant, uploaded: up, downloaded: up / 2,
+                    left, event,
+                    offers: oids.into_iter().map(|o| Offer { offer_id: OfferId(o), offer: Sdp::offer(sdp.clone()) }).collect(),
+                });
+                prop_assert_eq!(ClientMessage::from_json(&m.to_json()), Ok(m));
+            }
+
+            #[test]
+            fn relays_round_trip(ih in arb_id(), pid in arb_id(), oid in arb_id(), sdp in arb_sdp()) {
+                for m in [
+                    ServerMessage::Offer(RelayedOffer { info_hash: InfoHash(ih), peer_id: PeerId(pid), offer_id: OfferId(oid), offer: Sdp::offer(sdp.clone()) }),
+                    ServerMessage::Answer(RelayedAnswer { info_hash: InfoHash(ih), peer_id: PeerId(pid), offer_id: OfferId(oid), answer: Sdp::answer(sdp.clone()) }),
+                ] {
+                    prop_assert_eq!(ServerMessage::from_json(&m.to_json()), Ok(m));
+                }
+                let a = ClientMessage::Answer(AnswerMsg { info_hash: InfoHash(ih), peer_id: PeerId(pid), to_peer_id: PeerId(oid), offer_id: OfferId(oid), answer: Sdp::answer(sdp) });
+                prop_assert_eq!(ClientMessage::from_json(&a.to_json()), Ok(a));
+            }
+
+            #[test]
+            fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+                let _ = ClientMessage::from_json(&text);
+                let _ = ServerMessage::from_json(&text);
+            }
+
+            #[test]
+            fn mutated_messages_never_panic(pos in 0usize..400, byte in any::<u8>(), ih in arb_id()) {
+                let m = ClientMessage::Announce(Announce {
+                    info_hash: InfoHash(ih), peer_id: PeerId(ih), numwant: Some(1), uploaded: 0, downloaded: 0,
+                    left: None, event: AnnounceEvent::Started,
+                    offers: vec![Offer { offer_id: OfferId(ih), offer: Sdp::offer("v=0\r\n") }],
+                });
+                let mut bytes = m.to_json().into_bytes();
+                let at = pos % bytes.len();
+                bytes[at] = byte;
+                if let Ok(text) = std::str::from_utf8(&bytes) {
+                    let _ = ClientMessage::from_json(text);
+                    let _ = ServerMessage::from_json(text);
+                }
+            }
+        }
+    }
 }

@@ -31,13 +31,15 @@ fn second_visitor_gets_images_from_the_first_over_webrtc() {
     browser.visit_via_worker("a", &base, "/about.html", "/plates.html");
     let a_images = browser.images("a");
     assert_eq!(a_images.len(), 5, "the plates page shows five images");
+    // Alone, a's worker sends listed assets straight to the origin; the page
+    // then seeds them from the HTTP cache (verified piece by piece).
     browser
         .wait(
             "a",
-            "peerhost.stats().bytesFromOrigin > 0",
+            "peerhost.stats().assetsHeld >= 6",
             Duration::from_secs(20),
         )
-        .expect("visitor a fetched through peerhost");
+        .expect("visitor a holds the five images and the stylesheet");
     let after_a = image_bytes_served(&server);
 
     // Visitor B: another browser process and profile.

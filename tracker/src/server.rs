@@ -604,7 +604,12 @@ async fn connection(state: AppState, mut socket: WebSocket, adm: Option<Arc<Admi
                 msg = socket.recv() => {
                     let text = match msg {
                         None | Some(Ok(Message::Close(_))) => break (None, 1000),
-                        Some(Err(e)) => break (Some(classify(e)), 1009),
+                        Some(Err(e)) => {
+                            let reason = classify(e);
+                            // 1009 "message too big", else 1002 "protocol error".
+                            let code = if reason == Reason::MessageTooLarge { 1009 } else { 1002 };
+                            break (Some(reason), code);
+                        }
                         Some(Ok(Message::Binary(b))) => {
                             s.metrics.bytes_in(b.len());
                             break (Some(Reason::BinaryFrame), 1003);

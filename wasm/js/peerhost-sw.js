@@ -22,6 +22,10 @@ var PAGE_IDLE_MS = 3000;
 var LISTING_CACHE = 'peerhost-meta';
 var LISTING_KEY = '/__peerhost/listing';
 var listed = null;
+// When a page last said nobody can share with it (and when), listed assets
+// go straight to the network for this long: no detour through the page.
+var DIRECT_FOR_MS = 30000;
+var directSince = 0;
 
 self.addEventListener('install', function () { self.skipWaiting(); });
 self.addEventListener('activate', function (e) { e.waitUntil(self.clients.claim()); });
@@ -30,6 +34,7 @@ self.addEventListener('message', function (e) {
   var m = e.data;
   if (!m || m.type !== 'peerhost-ready' || !Array.isArray(m.paths)) return;
   listed = new Set(m.paths);
+  directSince = m.direct ? Date.now() : 0;
   // The worker may be stopped and restarted at any time: keep the listing.
   e.waitUntil(caches.open(LISTING_CACHE).then(function (c) {
     return c.put(LISTING_KEY, new Response(JSON.stringify(m.paths)));
@@ -54,6 +59,7 @@ self.addEventListener('fetch', function (e) {
   if (url.origin !== self.location.origin) return;
   e.respondWith(listing().then(function (paths) {
     if (!paths.has(url.pathname)) return fetch(req);
+    if (directSince && Date.now() - directSince < DIRECT_FOR_MS) return fetch(req);
     return viaPages(url.pathname, e.clientId).catch(function () { return fetch(req); });
   }));
 });

@@ -127,8 +127,9 @@
 
   // On a first visit the page loads its images before the worker controls it;
   // take those bytes from the HTTP cache (no origin traffic) so we seed them.
+  var adopted = {};
   function adoptLoaded() {
-    var seen = {};
+    var seen = adopted;
     performance.getEntriesByType('resource').forEach(function (e) {
       var u = new URL(e.name, location.href);
       if (u.origin !== location.origin || !listed.has(u.pathname) || seen[u.pathname]) return;
@@ -142,9 +143,29 @@
     });
   }
 
+  var lastDirect = null;
   function announceToWorker() {
     var sw = navigator.serviceWorker && navigator.serviceWorker.controller;
-    if (sw && client) sw.postMessage({ type: 'peerhost-ready', paths: Array.from(listed) });
+    if (!sw || !client) return;
+    lastDirect = client.stats().originOnly;
+    sw.postMessage({ type: 'peerhost-ready', paths: Array.from(listed), direct: lastDirect });
+  }
+
+  // Tell the worker when peers come or go: with nobody to share with it
+  // sends listed assets straight to the network (streamed, as without the
+  // tag), and we seed them afterwards from the HTTP cache.
+  function watchPeers() {
+    var ticks = 0;
+    setInterval(function () {
+      ticks += 1;
+      // Changed, or still origin-only: refresh the worker's 30 s window.
+      if (client && (client.stats().originOnly !== lastDirect || (lastDirect && ticks % 20 === 0))) announceToWorker();
+    }, 500);
+    if (window.PerformanceObserver) {
+      try {
+        new PerformanceObserver(function () { if (client) adoptLoaded(); }).observe({ type: 'resource', buffered: false });
+      } catch (e) { /* old browser: adopt once at start only */ }
+    }
   }
 
   function watchVisibility(stopAfterMs, leechOnly) {
@@ -198,6 +219,7 @@
       return restoreCache();
     }).then(function () {
       adoptLoaded();
+      watchPeers();
       if (data.sw !== 'off' && navigator.serviceWorker) {
         navigator.serviceWorker.register(data.sw || '/peerhost-sw.js', { scope: '/' }).then(function () {
           announceToWorker();

@@ -174,8 +174,13 @@ impl Peerhost {
                 )
             })
             .collect();
+        let now = d.now();
         let v = serde_json::json!({
             "version": d.client.manifest().map(|m| m.version()),
+            "originOnly": d.client.origin_only(now),
+            "assetsHeld": d.client.manifest().map_or(0, |m| {
+                m.manifest().assets.iter().filter(|a| d.client.asset_complete(&a.path)).count()
+            }),
             "peers": d.client.active_peers(),
             "bytesFromPeers": s.bytes_from_peers,
             "bytesFromOrigin": s.bytes_from_origin,

@@ -14,6 +14,9 @@ use crate::test::{cargo, exec};
 
 /// Builds the client into `target/peerhost-web/` and returns that path.
 pub fn build(root: &Path) -> Result<PathBuf, String> {
+    if Command::new("rustup").arg("--version").output().is_ok() {
+        exec(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
     let version = locked_version(root, "wasm-bindgen")?;
     ensure_wasm_bindgen(&version)?;
     println!("    cargo build -p peerhost-wasm (wasm32, wasm-release profile)");
@@ -28,7 +31,10 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     ]))?;
     let out = root.join("target/peerhost-web");
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let wasm = root.join("target/wasm32-unknown-unknown/wasm-release/peerhost_wasm.wasm");
+    // Cargo writes where CARGO_TARGET_DIR says, if set (relative to the root).
+    let target_dir =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
+    let wasm = target_dir.join("wasm32-unknown-unknown/wasm-release/peerhost_wasm.wasm");
     exec(Command::new("wasm-bindgen").args([
         "--target",
         "web",

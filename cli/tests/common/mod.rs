@@ -142,3 +142,55 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A response read to the end.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A header's value as text ("" if absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+/// One plain-HTTP request with a real client (hyper-util), body read fully.
+pub async fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    use http_body_util::BodyExt as _;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<hyper::body::Bytes>>();
+    let mut req = hyper::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = client
+        .request(req.body(http_body_util::Empty::new()).unwrap())
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// `GET url`.
+pub async fn get(url: &str) -> HttpResponse {
+    http("GET", url, &[]).await
+}
