@@ -42,6 +42,17 @@ fn the_demo_site_publishes_and_verifies() {
         "each image under ~1 MB"
     );
     assert!(images.iter().map(|a| a.size).sum::<u64>() >= 2_000_000);
+
+    // One flipped byte in a published demo image: verify names that file.
+    let img = site.join("img/lichen.jpg");
+    let mut bytes = std::fs::read(&img).unwrap();
+    bytes[100_000] ^= 1;
+    std::fs::write(&img, bytes).unwrap();
+    let r = verify(&site, &[]);
+    assert!(!r.ok(), "verify must fail after tampering");
+    let out = format!("{}{}", r.stdout, r.stderr);
+    assert!(out.contains("tampered: /img/lichen.jpg"), "{out}");
+    assert_eq!(out.matches("tampered:").count(), 1, "only that file: {out}");
 }
 
 /// Kills the demo if the test fails before stopping it.
