@@ -25,6 +25,7 @@ tasks:
   demo [ARGS...]    build the browser client, then run the local demo
                     (cargo run --release -p peerhost -- demo ARGS...)
   build-web         build the browser client into target/peerhost-web/
+  bench-browser     print browser figures (SHA-256, data-channel throughput)
   gen-demo-images   regenerate demo-site/img/*.jpg (deterministic)
 ";
 
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
         Some("demo") => demo(&args[1..]),
+        Some("bench-browser") => web::bench(&repo_root()),
         Some("build-web") => {
             web::build(&repo_root()).map(|dir| println!("browser client in {}", dir.display()))
         }

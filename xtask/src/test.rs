@@ -227,6 +227,13 @@ fn system_packages(root: &Path) -> Result<(), String> {
 }
 
 fn run_tests(extra: &[String]) -> Result<(), String> {
+    cargo_in_namespace(&["test", "--workspace", "--offline"], extra)
+}
+
+/// Runs `cargo ARGS EXTRA` inside a loopback-only network namespace with
+/// `PEERHOST_NETNS=1`, or without one (browser tests then skip) where
+/// namespaces are not permitted.
+pub(crate) fn cargo_in_namespace(test_args: &[&str], extra: &[String]) -> Result<(), String> {
     // `sh -c '… exec "$@"' sh cargo test …` passes the arguments unquoted-safe.
     let script = "ip link set lo up && exec \"$@\"";
     let namespace = [
@@ -242,7 +249,6 @@ fn run_tests(extra: &[String]) -> Result<(), String> {
                 .args(["--", "sh", "-c", script, "sh", "true"]),
         )
     });
-    let test_args = ["test", "--workspace", "--offline"];
     match namespace {
         Some(flags) => exec(
             Command::new("unshare")

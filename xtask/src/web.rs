@@ -102,3 +102,29 @@ fn ensure_wasm_bindgen(version: &str) -> Result<(), String> {
     // mirror here lacks; the CLI's version is what must match.
     exec(Command::new(cargo()).args(["install", "wasm-bindgen-cli", "--version", version]))
 }
+
+/// `cargo xtask bench-browser`: builds the client, then prints the browser
+/// figures (SHA-256 throughput, data-channel throughput through peerhost vs
+/// plain JS) from `tests/tests/browser_figures.rs`, in the loopback namespace.
+pub fn bench(root: &Path) -> Result<(), String> {
+    build(root)?;
+    exec(Command::new(cargo()).current_dir(root).args([
+        "test",
+        "-p",
+        "peerhost-tests",
+        "--test",
+        "browser_figures",
+        "--no-run",
+    ]))?;
+    crate::test::cargo_in_namespace(
+        &[
+            "test",
+            "--offline",
+            "-p",
+            "peerhost-tests",
+            "--test",
+            "browser_figures",
+        ],
+        &["--".into(), "--ignored".into(), "--nocapture".into()],
+    )
+}

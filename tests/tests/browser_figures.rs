@@ -1,0 +1,196 @@
+//! Browser figures, printed not asserted (`cargo xtask bench-browser` runs
+//! this in the loopback namespace): in-browser SHA-256 throughput of the
+//! core's piece verification (WASM) against `crypto.subtle.digest`, and
+//! data-channel throughput between two Chromium processes through peerhost
+//! against a plain-JS data channel between the same two processes.
+
+use std::time::Duration;
+
+use peerhost_tests::browser::{Browser, browser_tests_enabled};
+use peerhost_tests::server::TestServer;
+
+const BIG: usize = 20 * 1024 * 1024;
+
+/// A page without the tag, for measurements that must not run peerhost.
+const BENCH_PAGE: &str = "<!doctype html><meta charset=utf-8><title>bench</title><p>bench";
+
+const SHA_BENCH: &str = r#"async () => {
+  const mod = await import('/peerhost/peerhost_wasm.js');
+  await mod.default({ module_or_path: '/peerhost/peerhost_wasm_bg.wasm' });
+  const n = 64 * 1024 * 1024;
+  const buf = new Uint8Array(n);
+  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(buf.subarray(i, i + 65536));
+  const runs = {};
+  for (let round = 0; round < 3; round++) {
+    let t = performance.now(); mod.hashPieces(buf); const wasm = performance.now() - t;
+    t = performance.now();
+    for (let i = 0; i < n; i += 16384) await crypto.subtle.digest('SHA-256', buf.subarray(i, i + 16384));
+    const subtlePieces = performance.now() - t;
+    t = performance.now(); await crypto.subtle.digest('SHA-256', buf); const subtleWhole = performance.now() - t;
+    for (const [k, ms] of Object.entries({ wasm, subtlePieces, subtleWhole })) {
+      runs[k] = Math.max(runs[k] || 0, n / 1e6 / (ms / 1000));
+    }
+  }
+  return runs;
+}"#;
+
+/// Page A: a plain data channel and its offer (non-trickle).
+const PLAIN_OFFER: &str = r#"async () => {
+  window.pc = new RTCPeerConnection({ iceServers: [] });
+  window.dc = pc.createDataChannel('bench', { ordered: true });
+  dc.binaryType = 'arraybuffer';
+  await pc.setLocalDescription(await pc.createOffer());
+  while (pc.iceGatheringState !== 'complete') await new Promise((r) => setTimeout(r, 20));
+  return pc.localDescription.sdp;
+}"#;
+
+fn plain_answer(offer: &str) -> String {
+    format!(
+        r#"async () => {{
+  window.pc = new RTCPeerConnection({{ iceServers: [] }});
+  window.got = 0;
+  window.done = new Promise((res) => {{
+    pc.ondatachannel = (e) => {{
+      const dc = e.channel; dc.binaryType = 'arraybuffer'; let t0 = null;
+      dc.onmessage = (m) => {{
+        if (t0 === null) t0 = performance.now();
+        got += m.data.byteLength;
+        if (got >= {BIG}) res(performance.now() - t0);
+      }};
+    }};
+  }});
+  await pc.setRemoteDescription({{ type: 'offer', sdp: {offer} }});
+  await pc.setLocalDescription(await pc.createAnswer());
+  while (pc.iceGatheringState !== 'complete') await new Promise((r) => setTimeout(r, 20));
+  return pc.localDescription.sdp;
+}}"#,
+        offer = serde_json::to_string(offer).expect("json")
+    )
+}
+
+fn plain_send(answer: &str) -> String {
+    format!(
+        r#"async () => {{
+  await pc.setRemoteDescription({{ type: 'answer', sdp: {answer} }});
+  if (dc.readyState !== 'open') await new Promise((r) => {{ dc.onopen = r; }});
+  dc.bufferedAmountLowThreshold = 256 * 1024;
+  const chunk = new Uint8Array(16384);
+  for (let sent = 0; sent < {BIG}; sent += chunk.length) {{
+    if (dc.bufferedAmount > 1024 * 1024) await new Promise((r) => {{ dc.onbufferedamountlow = r; }});
+    dc.send(chunk);
+  }}
+  return true;
+}}"#,
+        answer = serde_json::to_string(answer).expect("json")
+    )
+}
+
+/// An expression that calls the function source `f`.
+fn call(f: &str) -> String {
+    format!("({f})()")
+}
+
+fn mb_per_s(bytes: usize, ms: f64) -> f64 {
+    bytes as f64 / 1e6 / (ms / 1000.0)
+}
+
+#[test]
+#[ignore = "a benchmark: run with `cargo xtask bench-browser`"]
+fn browser_figures() {
+    if !browser_tests_enabled("browser_figures") {
+        return;
+    }
+    let server = TestServer::demo();
+    std::fs::write(server.site_dir().join("bench.html"), BENCH_PAGE).expect("bench page");
+    // A 20 MiB listed asset: add it and publish version 2 of the demo site.
+    let mut big = vec![0u8; BIG];
+    let mut x: u32 = 1;
+    for b in &mut big {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    std::fs::write(server.site_dir().join("big.bin"), &big).expect("big file");
+    peerhost_cli::publish::publish(
+        &server.site_dir(),
+        &peerhost_cli::demo::demo_secret(),
+        &peerhost_cli::publish::Options::default(),
+        &indicatif::ProgressBar::hidden(),
+    )
+    .expect("republish with big.bin");
+
+    // The demo tag caps uploads at 1 MiB/s (a visitor protection); to measure
+    // the protocol, the seeding page lifts the cap.
+    let about = std::fs::read_to_string(server.site_dir().join("about.html")).expect("about");
+    std::fs::write(
+        server.site_dir().join("seed-unlimited.html"),
+        about.replace(
+            "data-manifest=",
+            "data-upload-rate=\"1000000000\" data-manifest=",
+        ),
+    )
+    .expect("seed page");
+
+    let mut browser = Browser::launch();
+    browser.open("a");
+    browser.open("b");
+
+    // SHA-256 in the page.
+    browser.goto("a", &server.url("/bench.html"));
+    let sha = browser.eval("a", &call(SHA_BENCH));
+
+    // Plain JS data channel between the two processes.
+    browser.goto("b", &server.url("/bench.html"));
+    let offer = browser.eval("a", &call(PLAIN_OFFER));
+    let answer = browser.eval("b", &call(&plain_answer(offer.as_str().expect("sdp"))));
+    browser.eval("a", &call(&plain_send(answer.as_str().expect("sdp"))));
+    let plain_ms = browser.eval("b", "window.done").as_f64().expect("ms");
+
+    // Through peerhost: a holds big.bin (from the origin), then b fetches it.
+    browser.goto("a", &server.url("/seed-unlimited.html"));
+    browser
+        .wait(
+            "a",
+            "window.peerhost && peerhost.stats().version >= 2",
+            Duration::from_secs(20),
+        )
+        .expect("a runs peerhost");
+    browser.eval(
+        "a",
+        "peerhost.fetch('/big.bin').then(r => r.arrayBuffer()).then(b => b.byteLength)",
+    );
+    browser.goto("b", &server.url("/about.html"));
+    browser
+        .wait(
+            "b",
+            "window.peerhost && peerhost.stats().peers > 0",
+            Duration::from_secs(20),
+        )
+        .expect("b meets a");
+    let peerhost_ms = browser
+        .eval(
+            "b",
+            "(async () => { const t = performance.now(); const b = await (await peerhost.fetch('/big.bin')).arrayBuffer(); \
+             return b.byteLength === 20971520 ? performance.now() - t : -1; })()",
+        )
+        .as_f64()
+        .expect("ms");
+    let b_stats = browser.eval("b", "peerhost.stats()");
+
+    let plain = mb_per_s(BIG, plain_ms);
+    let through = mb_per_s(BIG, peerhost_ms);
+    println!(
+        "FIGURES sha256 MB/s (best of 3, 64 MiB): wasm 16 KiB pieces {:.0}, crypto.subtle 16 KiB pieces {:.0}, crypto.subtle whole buffer {:.0}",
+        sha["wasm"].as_f64().unwrap_or(0.0),
+        sha["subtlePieces"].as_f64().unwrap_or(0.0),
+        sha["subtleWhole"].as_f64().unwrap_or(0.0)
+    );
+    println!(
+        "FIGURES data channel, 20 MiB between two Chromium processes: plain JS {plain:.1} MB/s ({plain_ms:.0} ms), \
+         through peerhost {through:.1} MB/s ({peerhost_ms:.0} ms, verified, from peers {} of {} bytes) = {:.0}% of plain",
+        b_stats["bytesFromPeers"],
+        BIG,
+        100.0 * through / plain
+    );
+}
