@@ -609,13 +609,7 @@ impl Client {
         };
         let mut taken = 0;
         for piece in site.map.asset_pieces(ai as u32) {
-            let p = *self
-                .site
-                .as_ref()
-                .expect("site")
-                .map
-                .get(piece)
-                .expect("piece in map");
+            let p = self.piece_ref(piece);
             let start = p.offset as usize;
             let Some(data) = bytes.get(start..start + p.len as usize) else {
                 continue;
@@ -907,13 +901,7 @@ impl Client {
                 let base = site.map.get(pieces.start).map_or(0, |p| p.offset);
                 let mut bad = None;
                 for piece in pieces.clone() {
-                    let p = *self
-                        .site
-                        .as_ref()
-                        .expect("site")
-                        .map
-                        .get(piece)
-                        .expect("piece");
+                    let p = self.piece_ref(piece);
                     let from = (p.offset - base) as usize;
                     let data = body.get(from..from + p.len as usize);
                     let ok = data.is_some_and(|d| {
@@ -1503,6 +1491,15 @@ impl Client {
                 return;
             }
         }
+    }
+
+    /// Where a piece of the current manifest lives (callers hold a valid index).
+    fn piece_ref(&self, piece: PieceIndex) -> crate::piece::PieceRef {
+        *self
+            .site
+            .as_ref()
+            .and_then(|s| s.map.get(piece))
+            .expect("a piece of the current manifest")
     }
 
     fn reject_queued_uploads(&mut self) {

@@ -191,8 +191,7 @@ impl Bitfield {
         if bytes.len() != len.div_ceil(8) as usize {
             return None;
         }
-        let spare = (8 - len % 8) % 8;
-        if spare > 0 && bytes.last().is_some_and(|b| b & ((1u8 << spare) - 1) != 0) {
+        if spare_bits_set(len, bytes) {
             return None;
         }
         let count = bytes.iter().map(|b| b.count_ones()).sum();
@@ -242,6 +241,13 @@ impl Bitfield {
         self.count += 1;
         true
     }
+}
+
+/// Whether any bit past `len` is set in the last byte of a bitfield (they
+/// must be zero: one canonical encoding).
+pub fn spare_bits_set(len: u32, bytes: &[u8]) -> bool {
+    let spare = (8 - len % 8) % 8;
+    spare > 0 && bytes.last().is_some_and(|b| b & ((1u8 << spare) - 1) != 0)
 }
 
 impl fmt::Debug for Bitfield {

@@ -59,7 +59,7 @@
 
 use crate::codec::{ReadError, Reader};
 use crate::manifest::{MAX_MANIFEST_LEN as MANIFEST_CAP, MAX_PIECE_SIZE, MAX_TOTAL_PIECES};
-use crate::piece::PieceIndex;
+use crate::piece::{PieceIndex, spare_bits_set};
 
 /// Protocol identifier sent in the handshake.
 pub const PROTOCOL_ID: &[u8; 10] = b"peerhost/1";
@@ -324,11 +324,6 @@ impl Frame {
 fn put_index(out: &mut Vec<u8>, ty: u8, piece: PieceIndex) {
     out.push(ty);
     out.extend_from_slice(&piece.to_be_bytes());
-}
-
-fn spare_bits_set(piece_count: u32, have: &[u8]) -> bool {
-    let spare = (8 - piece_count % 8) % 8;
-    spare > 0 && have.last().is_some_and(|b| b & ((1u8 << spare) - 1) != 0)
 }
 
 /// Splits a signed manifest into `ManifestOffer` frames.
