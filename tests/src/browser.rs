@@ -40,6 +40,7 @@ pub struct Browser {
     replies: Receiver<String>,
     next_id: u64,
     profiles: Vec<tempfile::TempDir>,
+    profile_of: std::collections::HashMap<String, String>,
 }
 
 impl Browser {
@@ -78,6 +79,7 @@ impl Browser {
             replies,
             next_id: 0,
             profiles: Vec::new(),
+            profile_of: std::collections::HashMap::new(),
         }
     }
 
@@ -132,7 +134,15 @@ impl Browser {
         let profile = tempfile::tempdir().expect("profile dir");
         let path = profile.path().to_string_lossy().into_owned();
         self.profiles.push(profile);
+        self.profile_of.insert(visitor.to_owned(), path.clone());
         self.must(json!({"op": "open", "visitor": visitor, "profile": path, "args": args, "initScript": init_script}));
+    }
+
+    /// Starts `visitor`'s browser again with the profile it had: a
+    /// returning visitor (its caches, storage and worker kept).
+    pub fn reopen(&mut self, visitor: &str) {
+        let path = self.profile_of.get(visitor).expect("opened before").clone();
+        self.must(json!({"op": "open", "visitor": visitor, "profile": path, "args": []}));
     }
 
     /// Lands on `first` (a page without the assets under test), waits until

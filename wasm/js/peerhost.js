@@ -137,7 +137,12 @@
       fetch(u.pathname, { cache: 'only-if-cached', mode: 'same-origin', credentials: 'omit' })
         .then(function (r) {
           if (!r.ok || /private|no-store/i.test(r.headers.get('cache-control') || '')) return null;
-          return r.arrayBuffer().then(function (b) { client.addAsset(u.pathname, new Uint8Array(b)); });
+          var type = r.headers.get('content-type') || 'application/octet-stream';
+          return r.arrayBuffer().then(function (b) {
+            var bytes = new Uint8Array(b);
+            // Keep only what verified completely, for the next visit.
+            if (client.addAsset(u.pathname, bytes) > 0) remember(u.pathname, { body: bytes.slice(), contentType: type });
+          });
         })
         .catch(function () {});
     });
