@@ -670,7 +670,7 @@ impl Client {
 
     /// Leaves politely: a `stopped` announce for the swarm we are in and a
     /// close for every connection. The client can be dropped afterwards.
-    pub fn leave(&mut self, now: Instant) {
+    pub fn leave(&mut self) {
         if let (true, Some(info_hash)) = (self.tracker.connected, self.tracker.joined.take()) {
             let msg = self.stopped(info_hash);
             self.outputs.push_back(msg);
@@ -681,7 +681,6 @@ impl Client {
         for conn in conns {
             self.close(conn, CloseReason::Leaving);
         }
-        let _ = now;
     }
 
     /// Whether every piece of the asset at `path` is held and verified.
@@ -748,7 +747,7 @@ impl Client {
                     }
                 }
             }
-            ServerMessage::Offer(offer) => self.on_remote_offer(now, offer),
+            ServerMessage::Offer(offer) => self.on_remote_offer(offer),
             ServerMessage::Answer(answer) => self.on_remote_answer(answer),
             ServerMessage::ManifestPush { manifest, .. } => {
                 match SignedManifest::from_bytes(&manifest) {
@@ -1187,7 +1186,7 @@ impl Client {
         }
     }
 
-    fn on_remote_offer(&mut self, now: Instant, offer: RelayedOffer) {
+    fn on_remote_offer(&mut self, offer: RelayedOffer) {
         let Some(site) = &self.site else { return };
         if offer.info_hash != site.info_hash
             || offer.peer_id == self.peer_id
@@ -1205,7 +1204,6 @@ impl Client {
                 info_hash: offer.info_hash,
             },
         );
-        let _ = now;
         self.outputs.push_back(Output::AcceptOffer {
             conn,
             offer: offer.offer,

@@ -148,6 +148,16 @@ impl PeerSlot {
     fn capacity(&self, pipeline: usize) -> usize {
         (pipeline >> self.strikes.min(8)).max(1)
     }
+
+    /// Holds `piece` and has not refused it (or timed out on it).
+    fn offers(&self, piece: PieceIndex) -> bool {
+        self.have.has(piece) && !self.refused.contains(&piece)
+    }
+
+    /// Can take a request for `piece` now.
+    fn can_take(&self, piece: PieceIndex, pipeline: usize) -> bool {
+        self.offers(piece) && self.in_flight < self.capacity(pipeline)
+    }
 }
 
 /// Piece selection and deadlines for one manifest version.
@@ -248,16 +258,6 @@ impl Scheduler {
             .collect()
     }
 
-    /// Whether `piece` is wanted and not yet verified.
-    pub fn is_wanted(&self, piece: PieceIndex) -> bool {
-        self.wanted.contains_key(&piece)
-    }
-
-    /// Wanted pieces not yet verified.
-    pub fn pending(&self) -> usize {
-        self.wanted.len()
-    }
-
     /// A peer on our version joined with the pieces it holds.
     pub fn peer_joined(&mut self, conn: ConnId, have: Bitfield) {
         self.peer_left(conn);
@@ -289,11 +289,6 @@ impl Scheduler {
     /// Whether any peer on our version is connected.
     pub fn has_peers(&self) -> bool {
         !self.peers.is_empty()
-    }
-
-    /// Whether `conn` is known to the scheduler (joined on our version).
-    pub fn has_peer(&self, conn: ConnId) -> bool {
-        self.peers.contains_key(&conn)
     }
 
     /// Whether we asked `conn` for `piece` and are still waiting.
@@ -454,10 +449,7 @@ impl Scheduler {
                 self.send_request(conn, piece, now, &mut actions);
                 continue;
             }
-            let held_by_someone = self
-                .peers
-                .values()
-                .any(|p| p.have.has(piece) && !p.refused.contains(&piece));
+            let held_by_someone = self.peers.values().any(|p| p.offers(piece));
             let since = self.wanted[&piece].1;
             let go_origin = if self.failed_at_peer.contains(&piece) {
                 true
@@ -511,10 +503,7 @@ impl Scheduler {
         let mut best: Option<((u32, usize), ConnId)> = None;
         let mut ties = 0u64;
         for (conn, p) in &self.peers {
-            if !p.have.has(piece)
-                || p.refused.contains(&piece)
-                || p.in_flight >= p.capacity(self.cfg.pipeline)
-            {
+            if !p.can_take(piece, self.cfg.pipeline) {
                 continue;
             }
             let key = (p.strikes, p.in_flight);
@@ -609,12 +598,7 @@ impl Scheduler {
                 let mut pool: Vec<ConnId> = self
                     .peers
                     .iter()
-                    .filter(|(c, p)| {
-                        !asked.contains(c)
-                            && p.have.has(piece)
-                            && !p.refused.contains(&piece)
-                            && p.in_flight < p.capacity(self.cfg.pipeline)
-                    })
+                    .filter(|(c, p)| !asked.contains(c) && p.can_take(piece, self.cfg.pipeline))
                     .map(|(c, _)| *c)
                     .collect();
                 if pool.is_empty() {

@@ -73,6 +73,16 @@ impl TestServer {
         self.demo_ref().site_dir.clone()
     }
 
+    /// Bytes the origin has served for the demo images (`/img/…`) so far.
+    pub fn image_bytes_served(&self) -> u64 {
+        self.counters()
+            .snapshot()
+            .iter()
+            .filter(|(p, _)| p.starts_with("/img/"))
+            .map(|(_, c)| c.bytes)
+            .sum()
+    }
+
     /// Makes the origin refuse (503) or serve again.
     pub fn set_origin_down(&self, down: bool) {
         self.demo_ref().set_origin_down(down);

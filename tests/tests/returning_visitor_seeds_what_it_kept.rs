@@ -8,16 +8,6 @@ use std::time::Duration;
 use peerhost_tests::browser::{Browser, browser_tests_enabled};
 use peerhost_tests::server::TestServer;
 
-fn image_bytes_served(server: &TestServer) -> u64 {
-    server
-        .counters()
-        .snapshot()
-        .iter()
-        .filter(|(p, _)| p.starts_with("/img/"))
-        .map(|(_, c)| c.bytes)
-        .sum()
-}
-
 #[test]
 fn returning_visitor_seeds_what_it_kept() {
     if !browser_tests_enabled("returning_visitor_seeds_what_it_kept") {
@@ -40,7 +30,7 @@ fn returning_visitor_seeds_what_it_kept() {
     browser.close("a");
 
     // Back another day: same profile, a page without images.
-    let before = image_bytes_served(&server);
+    let before = server.image_bytes_served();
     browser.reopen("a");
     browser.goto("a", &server.url("/about.html"));
     browser
@@ -51,7 +41,7 @@ fn returning_visitor_seeds_what_it_kept() {
         )
         .expect("the returning visitor restored its assets from storage");
     assert_eq!(
-        image_bytes_served(&server),
+        server.image_bytes_served(),
         before,
         "no image byte came from the origin"
     );
@@ -64,7 +54,7 @@ fn returning_visitor_seeds_what_it_kept() {
     let stats = browser.eval("b", "peerhost.stats()");
     eprintln!("b: {stats}");
     assert_eq!(
-        image_bytes_served(&server),
+        server.image_bytes_served(),
         before,
         "b's images came from a, not the origin"
     );

@@ -7,16 +7,6 @@ use peerhost_tests::browser::{Browser, browser_tests_enabled};
 use peerhost_tests::server::TestServer;
 use sha2::{Digest as _, Sha256};
 
-fn image_bytes_served(server: &TestServer) -> u64 {
-    server
-        .counters()
-        .snapshot()
-        .iter()
-        .filter(|(p, _)| p.starts_with("/img/"))
-        .map(|(_, c)| c.bytes)
-        .sum()
-}
-
 #[test]
 fn second_visitor_gets_images_from_the_first_over_webrtc() {
     if !browser_tests_enabled("second_visitor_gets_images_from_the_first_over_webrtc") {
@@ -40,14 +30,14 @@ fn second_visitor_gets_images_from_the_first_over_webrtc() {
             Duration::from_secs(20),
         )
         .expect("visitor a holds the five images and the stylesheet");
-    let after_a = image_bytes_served(&server);
+    let after_a = server.image_bytes_served();
 
     // Visitor B: another browser process and profile.
     browser.open("b");
     browser.visit_via_worker("b", &base, "/about.html", "/plates.html");
     let images = browser.images("b");
     let b_stats = browser.eval("b", "peerhost.stats()");
-    let b_origin_images = image_bytes_served(&server) - after_a;
+    let b_origin_images = server.image_bytes_served() - after_a;
 
     let mut total = 0u64;
     for img in &images {

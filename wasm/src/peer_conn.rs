@@ -84,18 +84,13 @@ impl PeerConn {
     /// Creates a connection from a remote offer and starts answering it.
     pub fn answer(conn: ConnId, offer_sdp: &str, driver: WeakShared) -> Result<PeerConn, JsValue> {
         let pc = new_pc()?;
-        let slot = std::rc::Rc::new(std::cell::RefCell::new(None));
         let on_datachannel = {
             let driver = driver.clone();
-            let slot = slot.clone();
             Closure::<dyn FnMut(RtcDataChannelEvent)>::new(move |ev: RtcDataChannelEvent| {
                 let dc = ev.channel();
                 if dc.label() == CHANNEL_LABEL {
-                    *slot.borrow_mut() = Some(dc);
-                    with_driver(&driver, |d, _| {
-                        if let Some(pc) = d.peers.get(&conn)
-                            && let Some(dc) = slot.borrow_mut().take()
-                        {
+                    with_driver(&driver, move |d, _| {
+                        if let Some(pc) = d.peers.get(&conn) {
                             pc.attach(dc, conn, d.me.clone());
                         }
                     });
