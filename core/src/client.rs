@@ -1613,10 +1613,13 @@ impl Client {
         for conn in losers {
             self.cancel(conn, piece);
         }
+        // A peer that holds the piece already has no use for the news: on a
+        // transfer from a seed this halves the messages flowing back.
         let targets: Vec<ConnId> = self
             .peers
             .iter()
             .filter(|(_, p)| matches!(p.phase, Phase::Active { version: v } if v == version))
+            .filter(|(_, p)| !p.their_have.as_ref().is_some_and(|h| h.has(piece)))
             .map(|(c, _)| *c)
             .collect();
         for conn in targets {

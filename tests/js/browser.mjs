@@ -69,6 +69,33 @@ const ops = {
       return out;
     });
   },
+  // CPU profile of one page (Chrome DevTools Protocol), for benchmarks:
+  // start, run the workload, then stop to get the functions with the most
+  // self time (ms), named with their script.
+  async profileStart({ visitor: name }) {
+    const v = visitor(name);
+    v.cdp = v.cdp || await v.ctx.newCDPSession(v.page);
+    await v.cdp.send('Profiler.enable');
+    await v.cdp.send('Profiler.setSamplingInterval', { interval: 100 });
+    await v.cdp.send('Profiler.start');
+    return true;
+  },
+  async profileStop({ visitor: name, top = 25 }) {
+    const v = visitor(name);
+    const { profile } = await v.cdp.send('Profiler.stop');
+    const self = new Map();
+    const dt = new Map();
+    profile.samples.forEach((id, i) => dt.set(id, (dt.get(id) || 0) + (profile.timeDeltas[i] || 0)));
+    for (const n of profile.nodes) {
+      const f = n.callFrame;
+      const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}`;
+      self.set(key, (self.get(key) || 0) + (dt.get(n.id) || 0) / 1000);
+    }
+    const total = Array.from(self.values()).reduce((a, b) => a + b, 0);
+    const rows = Array.from(self.entries()).sort((a, b) => b[1] - a[1]).slice(0, top)
+      .map(([k, ms]) => `${ms.toFixed(1).padStart(8)} ms  ${k}`);
+    return { totalMs: total, rows };
+  },
   async logs({ visitor: name }) {
     return visitor(name).logs;
   },

@@ -196,6 +196,26 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// Starts a CPU profile of the visitor's page (for benchmarks).
+    pub fn profile_start(&mut self, visitor: &str) {
+        self.must(json!({"op": "profileStart", "visitor": visitor}));
+    }
+
+    /// Stops the profile: the `top` functions by self time, one line each
+    /// (`ms  name script`), and the total sampled time in ms.
+    pub fn profile_stop(&mut self, visitor: &str, top: usize) -> (f64, Vec<String>) {
+        let v = self.must(json!({"op": "profileStop", "visitor": visitor, "top": top}));
+        let rows = v["rows"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (v["totalMs"].as_f64().unwrap_or(0.0), rows)
+    }
+
     /// The page's console lines so far.
     pub fn logs(&mut self, visitor: &str) -> Vec<String> {
         self.must(json!({"op": "logs", "visitor": visitor}))

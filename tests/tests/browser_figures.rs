@@ -85,6 +85,42 @@ fn plain_send(answer: &str) -> String {
     )
 }
 
+/// With PEERHOST_PROFILE: records every data-channel message sent and
+/// received (time, size) so the bench can tell waiting from working.
+const CHANNEL_TAP: &str = r#"(() => {
+  const T = window.__tap = { sent: [], recv: [] };
+  const send = RTCDataChannel.prototype.send;
+  RTCDataChannel.prototype.send = function (d) {
+    const u = d instanceof ArrayBuffer ? new Uint8Array(d) : d;
+    T.sent.push([performance.now(), u.byteLength ?? u.length, u[0]]);
+    return send.call(this, d);
+  };
+  const desc = Object.getOwnPropertyDescriptor(RTCDataChannel.prototype, 'onmessage');
+  Object.defineProperty(RTCDataChannel.prototype, 'onmessage', {
+    configurable: true,
+    get() { return desc.get.call(this); },
+    set(f) {
+      desc.set.call(this, f && ((e) => { T.recv.push([performance.now(), e.data.byteLength ?? 0, new Uint8Array(e.data)[0]]); return f(e); }));
+    },
+  });
+})()"#;
+
+/// Summary of the tap: request→piece delays (receiver) and
+/// request→send delays (sender), assuming first-in first-out.
+const TAP_SUMMARY: &str = r#"(() => {
+  const T = window.__tap; const small = (x) => x[2] === 2; const big = (x) => x[2] === 3;
+  const q = (a, p) => { const s = [...a].sort((x, y) => x - y); return s.length ? s[Math.floor(p * (s.length - 1))].toFixed(2) : '-'; };
+  const reqOut = T.sent.filter(small), pieceIn = T.recv.filter(big);
+  const reqIn = T.recv.filter(small), pieceOut = T.sent.filter(big);
+  const rtt = pieceIn.map((p, i) => reqOut[i] ? p[0] - reqOut[i][0] : null).filter((x) => x !== null);
+  const svc = pieceOut.map((p, i) => reqIn[i] ? p[0] - reqIn[i][0] : null).filter((x) => x !== null);
+  const gaps = pieceIn.slice(1).map((p, i) => p[0] - pieceIn[i][0]);
+  return `small out ${reqOut.length}, big in ${pieceIn.length}, small in ${reqIn.length}, big out ${pieceOut.length}; ` +
+    `request->piece ms p50 ${q(rtt, .5)} p90 ${q(rtt, .9)}; request->send ms p50 ${q(svc, .5)} p90 ${q(svc, .9)}; ` +
+    `gap between pieces ms p50 ${q(gaps, .5)} p90 ${q(gaps, .9)} p99 ${q(gaps, .99)}; ` +
+    (reqOut.length && pieceIn.length ? `first request ${(reqOut[0][0] - (window.__t0 || 0)).toFixed(0)} ms after fetch, last piece ${(pieceIn[pieceIn.length - 1][0] - (window.__t0 || 0)).toFixed(0)} ms after fetch` : '');
+})()"#;
+
 /// An expression that calls the function source `f`.
 fn call(f: &str) -> String {
     format!("({f})()")
@@ -132,9 +168,11 @@ fn browser_figures() {
     )
     .expect("seed page");
 
+    let profile = std::env::var_os("PEERHOST_PROFILE").is_some();
+    let tap = profile.then_some(CHANNEL_TAP);
     let mut browser = Browser::launch();
-    browser.open("a");
-    browser.open("b");
+    browser.open_scripted("a", &[], tap);
+    browser.open_scripted("b", &[], tap);
 
     // SHA-256 in the page.
     browser.goto("a", &server.url("/bench.html"));
@@ -168,15 +206,31 @@ fn browser_figures() {
             Duration::from_secs(20),
         )
         .expect("b meets a");
+    if profile {
+        browser.eval("a", "window.__tap.sent.length = 0; window.__tap.recv.length = 0");
+        browser.eval("b", "window.__tap.sent.length = 0; window.__tap.recv.length = 0");
+        browser.profile_start("a");
+        browser.profile_start("b");
+    }
     let peerhost_ms = browser
         .eval(
             "b",
-            "(async () => { const t = performance.now(); const b = await (await peerhost.fetch('/big.bin')).arrayBuffer(); \
+            "(async () => { const t = performance.now(); window.__t0 = t; const b = await (await peerhost.fetch('/big.bin')).arrayBuffer(); \
              return b.byteLength === 20971520 ? performance.now() - t : -1; })()",
         )
         .as_f64()
         .expect("ms");
     let b_stats = browser.eval("b", "peerhost.stats()");
+    if profile {
+        for (who, role) in [("a", "sender"), ("b", "receiver")] {
+            let (total, rows) = browser.profile_stop(who, 30);
+            println!("TAP {role} ({who}): {}", browser.eval(who, TAP_SUMMARY));
+            println!("PROFILE {role} ({who}), {total:.0} ms sampled, top self time:");
+            for r in rows {
+                println!("PROFILE   {r}");
+            }
+        }
+    }
 
     let plain = mb_per_s(BIG, plain_ms);
     let through = mb_per_s(BIG, peerhost_ms);

@@ -46,13 +46,14 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     let bg = out.join("peerhost_wasm_bg.wasm");
     let wasm_opt = root.join("node_modules/.bin/wasm-opt");
     if wasm_opt.exists() {
-        exec(
-            Command::new(&wasm_opt)
-                .arg("-Oz")
-                .arg(&bg)
-                .arg("-o")
-                .arg(&bg),
-        )?;
+        let mut opt = Command::new(&wasm_opt);
+        opt.arg("-Oz");
+        // PEERHOST_PROFILE=1 keeps function names so CPU profiles name WASM
+        // functions (`cargo xtask bench-browser` prints one then).
+        if std::env::var_os("PEERHOST_PROFILE").is_some() {
+            opt.arg("-g");
+        }
+        exec(opt.arg(&bg).arg("-o").arg(&bg))?;
     } else {
         println!(
             "    node_modules/.bin/wasm-opt not found (npm ci installs it): module left unoptimised"
