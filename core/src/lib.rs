@@ -25,4 +25,5 @@ pub mod scheduler;
 pub mod signal;
 pub mod time;
 pub mod upload;
+pub mod vec_map;
 pub mod wire;

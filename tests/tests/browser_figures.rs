@@ -207,8 +207,14 @@ fn browser_figures() {
         )
         .expect("b meets a");
     if profile {
-        browser.eval("a", "window.__tap.sent.length = 0; window.__tap.recv.length = 0");
-        browser.eval("b", "window.__tap.sent.length = 0; window.__tap.recv.length = 0");
+        browser.eval(
+            "a",
+            "window.__tap.sent.length = 0; window.__tap.recv.length = 0",
+        );
+        browser.eval(
+            "b",
+            "window.__tap.sent.length = 0; window.__tap.recv.length = 0",
+        );
         browser.profile_start("a");
         browser.profile_start("b");
     }

@@ -72,7 +72,7 @@ fn corrupt_peer_is_dropped_and_bytes_stay_correct() {
     );
     let log = stats["log"].to_string();
     assert!(
-        log.contains("PeerBanned") && log.contains("BadPiece"),
+        log.contains("PeerBanned") && log.contains("failed verification"),
         "the ban is reported: {log}"
     );
     // The liar is not connected any more.

@@ -8,14 +8,15 @@
 //! peer connections close, sockets close, closures drop with their owners.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Promise, Uint8Array};
-use peerhost_core::client::{Client, Output, Ticket};
+use peerhost_core::client::{Client, CloseReason, Event, ManifestSource, Output, Ticket};
 use peerhost_core::scheduler::{ConnId, RequestId};
 use peerhost_core::signal::{ClientMessage, ServerMessage};
 use peerhost_core::time::{Instant, UnixTime};
+use peerhost_core::vec_map::VecMap;
 use wasm_bindgen::prelude::*;
 
 use crate::origin;
@@ -55,9 +56,10 @@ pub struct Driver {
     pub tracker: Option<TrackerSocket>,
     pub tracker_url: Option<String>,
     tracker_retries: u32,
-    pub peers: BTreeMap<ConnId, PeerConn>,
-    pub pending: BTreeMap<Ticket, Pending>,
-    timer: Option<Timer>,
+    pub peers: VecMap<ConnId, PeerConn>,
+    pub pending: VecMap<Ticket, Pending>,
+    /// The armed timer and the deadline it is for.
+    timer: Option<(Instant, Timer)>,
     reconnect: Option<Timer>,
     /// Log lines for `stats()` (bounded).
     pub log: VecDeque<String>,
@@ -74,8 +76,8 @@ impl Driver {
             tracker: None,
             tracker_url,
             tracker_retries: 0,
-            peers: BTreeMap::new(),
-            pending: BTreeMap::new(),
+            peers: VecMap::new(),
+            pending: VecMap::new(),
             timer: None,
             reconnect: None,
             log: VecDeque::new(),
@@ -151,12 +153,22 @@ impl Driver {
             self.perform(out);
         }
         let next = self.client.poll_timeout();
+        // Most inputs leave the deadline where it was: keep that timer
+        // rather than clearing and setting one per data-channel message.
+        if next.is_some() && next == self.timer.as_ref().map(|(at, _)| *at) {
+            return;
+        }
         self.timer = next.and_then(|t| {
             let delay = t.as_millis().saturating_sub(self.now().as_millis()) as f64;
             let weak = self.me.clone();
-            Timer::after(delay, move || {
-                with_driver(&weak, |d, now| d.client.handle_timeout(now))
-            })
+            let timer = Timer::after(delay, move || {
+                with_driver(&weak, |d, now| {
+                    // This timer has fired: the next pump must arm a new one.
+                    d.timer = None;
+                    d.client.handle_timeout(now)
+                })
+            })?;
+            Some((t, timer))
         });
     }
 
@@ -174,7 +186,7 @@ impl Driver {
                     self.peers.insert(conn, pc);
                 }
                 Err(e) => {
-                    self.note(format!("cannot create a peer connection: {e:?}"));
+                    self.note(format!("cannot create a peer connection: {}", js_text(&e)));
                     let now = self.now();
                     self.client.handle_local_sdp_failed(now, conn);
                 }
@@ -185,7 +197,7 @@ impl Driver {
                         self.peers.insert(conn, pc);
                     }
                     Err(e) => {
-                        self.note(format!("cannot answer an offer: {e:?}"));
+                        self.note(format!("cannot answer an offer: {}", js_text(&e)));
                         let now = self.now();
                         self.client.handle_local_sdp_failed(now, conn);
                     }
@@ -203,7 +215,7 @@ impl Driver {
             }
             Output::ClosePeer { conn, reason } => {
                 if let Some(pc) = self.peers.remove(&conn) {
-                    self.note(format!("closed peer {}: {reason:?}", conn.0));
+                    self.note(format!("closed peer {}: {}", conn.0, close_text(&reason)));
                     crate::peer_conn::retire(Some(pc));
                 }
             }
@@ -241,10 +253,10 @@ impl Driver {
                 }
             }
             Output::Event(ev) => {
-                if let peerhost_core::client::Event::PeerBanned { .. } = ev {
+                if let Event::PeerBanned { .. } = ev {
                     self.banned += 1;
                 }
-                self.note(format!("{ev:?}"));
+                self.note(event_line(&ev));
             }
         }
     }
@@ -262,6 +274,52 @@ impl Driver {
             .insert(ticket, slot.expect("promise executor runs at once"));
         Ok(promise)
     }
+}
+
+/// A log line for an event (Display only: Debug formatting of the core's
+/// types would cost the bundle more than it tells).
+fn event_line(ev: &Event) -> String {
+    let from = |s: &ManifestSource| match s {
+        ManifestSource::Origin => "the origin".to_owned(),
+        ManifestSource::Tracker => "the tracker".to_owned(),
+        ManifestSource::Peer(c) => format!("peer {}", c.0),
+        ManifestSource::Storage => "storage".to_owned(),
+    };
+    match ev {
+        Event::ManifestAccepted { version, source } => {
+            format!("ManifestAccepted: version {version} from {}", from(source))
+        }
+        Event::ManifestRefused { source, error } => {
+            format!("ManifestRefused from {}: {error}", from(source))
+        }
+        Event::PeerConnected { conn } => format!("PeerConnected: peer {}", conn.0),
+        Event::PeerBanned { conn, reason, .. } => {
+            format!("PeerBanned: peer {}: {reason}", conn.0)
+        }
+    }
+}
+
+fn close_text(reason: &CloseReason) -> String {
+    match reason {
+        CloseReason::Misbehaved(m) => format!("misbehaved: {m}"),
+        CloseReason::WrongSite => "another site's peer".into(),
+        CloseReason::Timeout => "timed out".into(),
+        CloseReason::Unresponsive => "unresponsive".into(),
+        CloseReason::Leaving => "leaving".into(),
+        CloseReason::Duplicate => "duplicate".into(),
+        CloseReason::TrackerLost => "tracker lost".into(),
+    }
+}
+
+/// A JS error or value as text, without Debug formatting.
+pub fn js_text(v: &JsValue) -> String {
+    v.as_string()
+        .or_else(|| {
+            js_sys::Reflect::get(v, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+        })
+        .unwrap_or_else(|| "unknown error".into())
 }
 
 /// `performance.now()`, or `Date.now()` where there is no window.

@@ -164,45 +164,59 @@ impl Peerhost {
     pub fn stats(&self) -> JsValue {
         let d = self.driver.borrow();
         let s = d.client.stats();
-        let per_asset: serde_json::Map<String, serde_json::Value> = s
-            .per_asset
-            .iter()
-            .map(|(p, (peers, origin))| {
-                (
-                    p.clone(),
-                    serde_json::json!({ "peers": peers, "origin": origin }),
-                )
-            })
-            .collect();
+        let per_asset = js_sys::Object::new();
+        for (path, (peers, origin)) in &s.per_asset {
+            let o = js_sys::Object::new();
+            set(&o, "peers", *peers as f64);
+            set(&o, "origin", *origin as f64);
+            set(&per_asset, path, o);
+        }
         let now = d.now();
-        let v = serde_json::json!({
-            "version": d.client.manifest().map(|m| m.version()),
-            "originOnly": d.client.origin_only(now),
-            "assetsHeld": d.client.manifest().map_or(0, |m| {
-                m.manifest().assets.iter().filter(|a| d.client.asset_complete(&a.path)).count()
-            }),
-            "peers": d.client.active_peers(),
-            "bytesFromPeers": s.bytes_from_peers,
-            "bytesFromOrigin": s.bytes_from_origin,
-            "bytesUploaded": s.bytes_uploaded,
-            "piecesRejected": s.pieces_rejected,
-            "peersBanned": s.peers_banned,
-            "requestTimeouts": s.request_timeouts,
-            "perAsset": per_asset,
-            "log": d.log.iter().collect::<Vec<_>>(),
+        let manifest = d.client.manifest();
+        let v = js_sys::Object::new();
+        set(
+            &v,
+            "version",
+            manifest.map_or(JsValue::NULL, |m| (m.version() as f64).into()),
+        );
+        set(&v, "originOnly", d.client.origin_only(now));
+        let held = manifest.map_or(0, |m| {
+            m.manifest()
+                .assets
+                .iter()
+                .filter(|a| d.client.asset_complete(&a.path))
+                .count()
         });
-        js_sys::JSON::parse(&v.to_string()).unwrap_or(JsValue::NULL)
+        set(&v, "assetsHeld", held as f64);
+        set(&v, "peers", d.client.active_peers() as f64);
+        set(&v, "bytesFromPeers", s.bytes_from_peers as f64);
+        set(&v, "bytesFromOrigin", s.bytes_from_origin as f64);
+        set(&v, "bytesUploaded", s.bytes_uploaded as f64);
+        set(&v, "piecesRejected", s.pieces_rejected as f64);
+        set(&v, "peersBanned", s.peers_banned as f64);
+        set(&v, "requestTimeouts", s.request_timeouts as f64);
+        set(&v, "perAsset", per_asset);
+        let log = js_sys::Array::new();
+        for line in &d.log {
+            log.push(&line.as_str().into());
+        }
+        set(&v, "log", log);
+        v.into()
     }
 
     /// Closes every connection and stops.
     pub fn close(self) {
         let mut d = self.driver.borrow_mut();
         d.tracker = None;
-        let peers = std::mem::take(&mut d.peers);
-        for (_, pc) in peers {
+        for (_, pc) in d.peers.take_all() {
             peer_conn::retire(Some(pc));
         }
     }
+}
+
+/// Sets `key` on a plain object (cannot fail on one we created).
+fn set(obj: &js_sys::Object, key: &str, value: impl Into<JsValue>) {
+    let _ = js_sys::Reflect::set(obj, &key.into(), &value.into());
 }
 
 /// Hashes `data` in 16 KiB pieces with the core's verifier, as verifying a

@@ -75,5 +75,5 @@ async fn fetch(path: &str, range: Range<u64>) -> Result<Vec<u8>, String> {
 }
 
 fn js(e: JsValue) -> String {
-    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+    crate::driver::js_text(&e)
 }

@@ -284,7 +284,11 @@ fn report_sdp(driver: &WeakShared, conn: ConnId, kind: SdpKind, result: Result<S
     with_driver(driver, |d, now| match result {
         Ok(sdp) => d.client.handle_local_sdp(now, conn, Sdp { kind, sdp }),
         Err(e) => {
-            d.note(format!("SDP for peer {} failed: {e:?}", conn.0));
+            d.note(format!(
+                "SDP for peer {} failed: {}",
+                conn.0,
+                crate::driver::js_text(&e)
+            ));
             retire(d.peers.remove(&conn));
             d.client.handle_local_sdp_failed(now, conn);
         }

@@ -18,7 +18,7 @@ pub struct TrackerSocket {
 impl TrackerSocket {
     /// Connects to `url`; events reach the driver.
     pub fn open(url: &str, driver: WeakShared) -> Result<TrackerSocket, String> {
-        let ws = WebSocket::new(url).map_err(|e| format!("{e:?}"))?;
+        let ws = WebSocket::new(url).map_err(|e| crate::driver::js_text(&e))?;
         let open = {
             let driver = driver.clone();
             Closure::<dyn FnMut(Event)>::new(move |_| {
