@@ -488,6 +488,11 @@ impl Client {
         self.drive(now);
     }
 
+    /// Whether uploads are off (see [`Client::set_leech_only`]).
+    pub fn leech_only(&self) -> bool {
+        self.config.leech_only
+    }
+
     /// Our tracker peer id.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id

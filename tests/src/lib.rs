@@ -2,8 +2,12 @@
 //!
 //! - [`browser`]: real headless Chromium visitors (each its own process and
 //!   profile) driven over a line protocol.
+//! - [`check`]: assertions on what a page received.
 //! - [`server`]: the `peerhost demo` server (origin with byte counters,
 //!   tracker, browser client files) on 127.0.0.1, run on its own thread.
+//! - [`visit`]: visits several tests make.
 
 pub mod browser;
+pub mod check;
 pub mod server;
+pub mod visit;

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use peerhost_tests::browser::{Browser, browser_tests_enabled};
 use peerhost_tests::server::TestServer;
-use sha2::{Digest as _, Sha256};
 
 /// Flips the last byte of every outgoing `peerhost/1` piece frame (type 3).
 const LIAR: &str = r#"
@@ -41,24 +40,7 @@ fn corrupt_peer_is_dropped_and_bytes_stay_correct() {
     browser.visit_via_worker("victim", &base, "/about.html", "/plates.html");
     let images = browser.images("victim");
     assert_eq!(images.len(), 5);
-    for img in &images {
-        let path = img["path"].as_str().expect("path");
-        let file =
-            std::fs::read(server.site_dir().join(path.trim_start_matches('/'))).expect("file");
-        let want: String = Sha256::digest(&file)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert!(
-            img["naturalWidth"].as_u64().unwrap_or(0) > 0,
-            "{path} rendered"
-        );
-        assert_eq!(
-            img["sha256"].as_str(),
-            Some(want.as_str()),
-            "{path}: no corrupt byte reached the page"
-        );
-    }
+    peerhost_tests::check::images_match_files(&server.site_dir(), &images);
     let stats = browser.eval("victim", "peerhost.stats()");
     eprintln!("victim stats: {stats}");
     assert!(

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use peerhost_tests::browser::{Browser, browser_tests_enabled};
 use peerhost_tests::server::TestServer;
-use sha2::{Digest as _, Sha256};
 
 #[test]
 fn second_visitor_gets_images_from_the_first_over_webrtc() {
@@ -39,26 +38,7 @@ fn second_visitor_gets_images_from_the_first_over_webrtc() {
     let b_stats = browser.eval("b", "peerhost.stats()");
     let b_origin_images = server.image_bytes_served() - after_a;
 
-    let mut total = 0u64;
-    for img in &images {
-        let path = img["path"].as_str().expect("path");
-        let file =
-            std::fs::read(server.site_dir().join(path.trim_start_matches('/'))).expect("file");
-        total += file.len() as u64;
-        assert!(
-            img["naturalWidth"].as_u64().unwrap_or(0) > 0,
-            "{path} rendered: {img}"
-        );
-        let want: String = Sha256::digest(&file)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(
-            img["sha256"].as_str(),
-            Some(want.as_str()),
-            "{path} bytes match the file"
-        );
-    }
+    let total = peerhost_tests::check::images_match_files(&server.site_dir(), &images);
     let from_peers = b_stats["bytesFromPeers"].as_u64().unwrap_or(0);
     eprintln!(
         "image bytes: {total}; visitor b from peers {from_peers}, from origin (origin's counter) {b_origin_images}; stats {b_stats}"

@@ -180,6 +180,7 @@ impl Peerhost {
             manifest.map_or(JsValue::NULL, |m| (m.version() as f64).into()),
         );
         set(&v, "originOnly", d.client.origin_only(now));
+        set(&v, "leechOnly", d.client.leech_only());
         let held = manifest.map_or(0, |m| {
             m.manifest()
                 .assets
