@@ -1,4 +1,5 @@
-//! Without a tracker, without peers, or with WebRTC blocked, the page still
+//! Without a tracker, without peers, with WebRTC blocked, or with the WASM
+//! module failing to start, the page still
 //! loads everything from the origin, about as fast as without the tag.
 //! Each run is a fresh visitor landing on /about.html and then browsing to
 //! the plates page (the view that goes through peerhost's Service Worker).
@@ -98,15 +99,20 @@ fn page_loads_from_origin_without_tracker_peers_or_webrtc() {
     // WebRTC blocked by the browser: the loader stands down, no worker.
     let no_rtc = "delete window.RTCPeerConnection; delete window.RTCDataChannel;";
     let blocked_ms = load_times(&mut browser, &alone, "nortc", tagged, Some(no_rtc), false);
+    // The WASM module cannot be compiled (a broken deploy, a strict CSP).
+    let no_wasm = "WebAssembly.instantiate = WebAssembly.instantiateStreaming = \
+                   () => Promise.reject(new Error('blocked for the test'));";
+    let no_wasm_ms = load_times(&mut browser, &alone, "nowasm", tagged, Some(no_wasm), false);
 
     assert!(served > 0, "every alone visitor was served by the origin");
     let pct = |ms: u64| (ms as f64 / without_tag.max(1) as f64 - 1.0) * 100.0;
     eprintln!(
         "FIGURES median load of the plates page over {RUNS} fresh visitors: without the tag {without_tag} ms; \
          no tracker {no_tracker_ms} ms ({:+.0}%); alone with a tracker {alone_ms} ms ({:+.0}%); \
-         WebRTC blocked {blocked_ms} ms ({:+.0}%)",
+         WebRTC blocked {blocked_ms} ms ({:+.0}%); WASM failing {no_wasm_ms} ms ({:+.0}%)",
         pct(no_tracker_ms),
         pct(alone_ms),
-        pct(blocked_ms)
+        pct(blocked_ms),
+        pct(no_wasm_ms)
     );
 }
