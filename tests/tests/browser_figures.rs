@@ -51,7 +51,7 @@ fn plain_answer(offer: &str) -> String {
   window.got = 0;
   window.done = new Promise((res) => {{
     pc.ondatachannel = (e) => {{
-      const dc = e.channel; dc.binaryType = 'arraybuffer'; let t0 = null;
+      const dc = e.channel; dc.binaryType = 'arraybuffer'; let t0 = null; window.bdc = dc;
       dc.onmessage = (m) => {{
         if (t0 === null) t0 = performance.now();
         got += m.data.byteLength;
@@ -121,6 +121,32 @@ const TAP_SUMMARY: &str = r#"(() => {
     (reqOut.length && pieceIn.length ? `first request ${(reqOut[0][0] - (window.__t0 || 0)).toFixed(0)} ms after fetch, last piece ${(pieceIn[pieceIn.length - 1][0] - (window.__t0 || 0)).toFixed(0)} ms after fetch` : '');
 })()"#;
 
+/// Page A answers every message with a 16 KiB one (plain JS).
+const PLAIN_SERVE: &str = r#"() => {
+  const chunk = new Uint8Array(16384);
+  dc.onmessage = (m) => { const k = m.data.byteLength; for (let i = 0; i < k; i++) dc.send(chunk); };
+  return true;
+}"#;
+
+/// Page B asks for 20 MiB in 16 KiB pieces with `depth` requests in flight,
+/// as peerhost's pipeline does, in plain JS: the protocol pattern's own
+/// ceiling, without peerhost's code.
+/// Each request message asks for `batch` pieces (its length says how many).
+fn plain_request(depth: usize, batch: usize) -> String {
+    format!(
+        r#"() => new Promise((res) => {{
+  const dc = window.bdc, n = {BIG} / 16384, req = new Uint8Array({batch});
+  let got = 0, sent = 0, owed = 0; const t0 = performance.now();
+  dc.onmessage = () => {{
+    got++; owed++;
+    if (owed >= {batch} && sent < n) {{ dc.send(req); sent += {batch}; owed -= {batch}; }}
+    if (got >= n) res(performance.now() - t0);
+  }};
+  for (; sent < Math.min({depth}, n); sent += {batch}) dc.send(req);
+}})"#
+    )
+}
+
 /// An expression that calls the function source `f`.
 fn call(f: &str) -> String {
     format!("({f})()")
@@ -184,6 +210,23 @@ fn browser_figures() {
     let answer = browser.eval("b", &call(&plain_answer(offer.as_str().expect("sdp"))));
     browser.eval("a", &call(&plain_send(answer.as_str().expect("sdp"))));
     let plain_ms = browser.eval("b", "window.done").as_f64().expect("ms");
+    browser.eval("a", &call(PLAIN_SERVE));
+    let rr16_ms = browser
+        .eval("b", &call(&plain_request(16, 1)))
+        .as_f64()
+        .expect("ms");
+    let rr64_ms = browser
+        .eval("b", &call(&plain_request(64, 1)))
+        .as_f64()
+        .expect("ms");
+    let rr16b4_ms = browser
+        .eval("b", &call(&plain_request(16, 4)))
+        .as_f64()
+        .expect("ms");
+    let rr32b8_ms = browser
+        .eval("b", &call(&plain_request(32, 8)))
+        .as_f64()
+        .expect("ms");
 
     // Through peerhost: a holds big.bin (from the origin), then b fetches it.
     browser.goto("a", &server.url("/seed-unlimited.html"));
@@ -239,6 +282,14 @@ fn browser_figures() {
     }
 
     let plain = mb_per_s(BIG, plain_ms);
+    println!(
+        "FIGURES plain JS request/response over the same channel, 16 KiB pieces: 16 in flight {:.1} MB/s, 64 in flight {:.1} MB/s, \
+         16 in flight asked 4 per message {:.1} MB/s, 32 in flight asked 8 per message {:.1} MB/s",
+        mb_per_s(BIG, rr16_ms),
+        mb_per_s(BIG, rr64_ms),
+        mb_per_s(BIG, rr16b4_ms),
+        mb_per_s(BIG, rr32b8_ms)
+    );
     let through = mb_per_s(BIG, peerhost_ms);
     println!(
         "FIGURES sha256 MB/s (best of 3, 64 MiB): wasm 16 KiB pieces {:.0}, crypto.subtle 16 KiB pieces {:.0}, crypto.subtle whole buffer {:.0}",
