@@ -32,7 +32,7 @@
 //! invalid manifest is closed and reported ([`Event::PeerBanned`]) and its
 //! tracker id is never connected again.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -48,6 +48,7 @@ use crate::signal::{
 };
 use crate::time::{Instant, UnixTime};
 use crate::upload::{Allowance, UploadBudget, UploadLimits};
+use crate::vec_map::{VecMap, VecSet};
 use crate::wire::{
     Frame, FrameError, MAX_MANIFEST_LEN, MAX_REQUESTS_IN_FLIGHT, manifest_offer_frames,
 };
@@ -310,7 +311,7 @@ pub struct Stats {
     /// Requests we timed out on.
     pub request_timeouts: u64,
     /// Per asset path: (bytes from peers, bytes from origin).
-    pub per_asset: BTreeMap<String, (u64, u64)>,
+    pub per_asset: VecMap<String, (u64, u64)>,
 }
 
 /// How a connection is being set up, or that it is up.
@@ -339,7 +340,7 @@ struct Peer {
     remote: Option<PeerId>,
     phase: Phase,
     /// Pieces we cancelled: a late copy is ignored, not a violation.
-    cancelled: BTreeSet<PieceIndex>,
+    cancelled: VecSet<PieceIndex>,
     /// Their requests, queued until the upload budget allows.
     uploads: VecDeque<PieceIndex>,
     /// A newer manifest they are sending us: version, total length, bytes.
@@ -354,7 +355,7 @@ impl Peer {
         Peer {
             remote,
             phase,
-            cancelled: BTreeSet::new(),
+            cancelled: VecSet::new(),
             uploads: VecDeque::new(),
             manifest_in: None,
             their_have: None,
@@ -376,8 +377,8 @@ struct Site {
     store: Vec<Option<Box<[u8]>>>,
     scheduler: Scheduler,
     info_hash: InfoHash,
-    origin_attempts: BTreeMap<PieceIndex, u32>,
-    origin_requests: BTreeMap<RequestId, Range<PieceIndex>>,
+    origin_attempts: VecMap<PieceIndex, u32>,
+    origin_requests: VecMap<RequestId, Range<PieceIndex>>,
 }
 
 impl Site {
@@ -392,7 +393,7 @@ impl Site {
 /// An announce waiting for the offers the driver is still creating.
 #[derive(Debug)]
 struct AnnounceDraft {
-    waiting: BTreeSet<ConnId>,
+    waiting: VecSet<ConnId>,
     offers: Vec<Offer>,
     deadline: Instant,
 }
@@ -408,7 +409,7 @@ struct TrackerLink {
     last_announce: Option<Instant>,
     interval: Option<Duration>,
     draft: Option<AnnounceDraft>,
-    offers: BTreeMap<OfferId, ConnId>,
+    offers: VecMap<OfferId, ConnId>,
     /// Offers in the last announce, and answers to them so far.
     offers_sent: u64,
     answers: u64,
@@ -424,9 +425,9 @@ pub struct Client {
     rng: Rng,
     peer_id: PeerId,
     site: Option<Site>,
-    peers: BTreeMap<ConnId, Peer>,
-    banned: BTreeSet<PeerId>,
-    tickets: BTreeMap<Ticket, (String, u32)>,
+    peers: VecMap<ConnId, Peer>,
+    banned: VecSet<PeerId>,
+    tickets: VecMap<Ticket, (String, u32)>,
     tracker: TrackerLink,
     upload: UploadBudget,
     upload_wake: Option<Instant>,
@@ -463,9 +464,9 @@ impl Client {
             rng,
             peer_id: PeerId(id),
             site: None,
-            peers: BTreeMap::new(),
-            banned: BTreeSet::new(),
-            tickets: BTreeMap::new(),
+            peers: VecMap::new(),
+            banned: VecSet::new(),
+            tickets: VecMap::new(),
             tracker: TrackerLink::default(),
             upload_wake: None,
             outputs: VecDeque::new(),
@@ -1097,7 +1098,7 @@ impl Client {
             .config
             .offers_per_announce
             .min(self.config.max_peers.saturating_sub(busy));
-        let mut waiting = BTreeSet::new();
+        let mut waiting = VecSet::new();
         for _ in 0..n {
             let conn = self.new_conn(None, Phase::MakingOffer);
             waiting.insert(conn);
@@ -1637,14 +1638,17 @@ impl Client {
     fn count_asset(&mut self, asset: u32, peers: u64, origin: u64) {
         let Some(site) = &self.site else { return };
         let path = site.manifest.manifest().assets[asset as usize].path.clone();
-        let e = self.stats.per_asset.entry(path).or_default();
+        let e = self
+            .stats
+            .per_asset
+            .get_or_insert_with(path, Default::default);
         e.0 += peers;
         e.1 += origin;
     }
 
     fn origin_failed(&mut self, piece: PieceIndex) {
         if let Some(site) = &mut self.site {
-            *site.origin_attempts.entry(piece).or_default() += 1;
+            *site.origin_attempts.get_or_insert_with(piece, || 0) += 1;
         }
     }
 
@@ -1653,7 +1657,7 @@ impl Client {
     fn fail_exhausted(&mut self, reason: &str) {
         let Some(site) = &mut self.site else { return };
         let limit = self.config.origin_attempts;
-        let dead: BTreeSet<u32> = site
+        let dead: VecSet<u32> = site
             .origin_attempts
             .iter()
             .filter(|(_, n)| **n >= limit)
@@ -1679,15 +1683,15 @@ impl Client {
             });
         }
         // Stop fetching pieces nobody waits for any more.
-        let still: BTreeSet<u32> = self.tickets.values().map(|(_, a)| *a).collect();
+        let still: VecSet<u32> = self.tickets.values().map(|(_, a)| *a).collect();
         let site = self.site.as_mut().expect("site");
-        for asset in dead.difference(&still) {
+        for asset in dead.iter().filter(|a| !still.contains(a)) {
             for piece in site.map.asset_pieces(*asset) {
                 site.origin_attempts.remove(&piece);
             }
         }
         let (map, sched) = (&site.map, &mut site.scheduler);
-        for asset in dead.difference(&still) {
+        for asset in dead.iter().filter(|a| !still.contains(a)) {
             for piece in map.asset_pieces(*asset) {
                 sched.unwant(piece);
             }
@@ -1734,12 +1738,18 @@ impl Client {
             for (conn, piece) in old.scheduler.peer_requests() {
                 self.cancel(conn, piece);
             }
-            let by_hash: BTreeMap<Digest, &[u8]> = (0..old.map.len())
+            // Sorted once, searched per new piece: n log n for big sites.
+            let mut by_hash: Vec<(Digest, &[u8])> = (0..old.map.len())
                 .filter_map(|i| Some((old.map.get(i)?.hash, old.store[i as usize].as_deref()?)))
                 .collect();
+            by_hash.sort_unstable_by_key(|(h, _)| *h);
             for i in 0..map.len() {
                 let p = map.get(i).expect("in range");
-                if let Some(data) = by_hash.get(&p.hash).filter(|d| d.len() == p.len as usize) {
+                let held = by_hash
+                    .binary_search_by_key(&p.hash, |(h, _)| *h)
+                    .ok()
+                    .map(|j| by_hash[j].1);
+                if let Some(data) = held.filter(|d| d.len() == p.len as usize) {
                     store[i as usize] = Some((*data).into());
                     scheduler.piece_verified(i, None, now);
                 }
@@ -1772,8 +1782,8 @@ impl Client {
             store,
             scheduler,
             info_hash,
-            origin_attempts: BTreeMap::new(),
-            origin_requests: BTreeMap::new(),
+            origin_attempts: VecMap::new(),
+            origin_requests: VecMap::new(),
         });
         // Re-target tickets by path.
         let tickets: Vec<(Ticket, String)> = self
