@@ -2,7 +2,7 @@
 //! commands can reuse its parts.
 //!
 //! One module per subcommand ([`keygen`], [`publish`], [`verify`],
-//! [`demo`]), each with its clap `Args` and a `run`; plus the pieces they
+//! [`push`], [`demo`]), each with its clap `Args` and a `run`; plus the pieces they
 //! share: the key-file format ([`keyfile`]), the counting static-file
 //! server ([`origin`]) and atomic writes ([`fsutil`]). Library functions
 //! return typed errors; only the `run` functions use `anyhow`.
@@ -19,6 +19,7 @@ pub mod keyfile;
 pub mod keygen;
 pub mod origin;
 pub mod publish;
+pub mod push;
 pub mod verify;
 
 /// Exit code for success.
@@ -47,6 +48,8 @@ pub enum Command {
     Publish(publish::Args),
     /// Check a published directory against its signed manifest.
     Verify(verify::Args),
+    /// Send the published manifest to the tracker once; it pushes it to visitors.
+    Push(push::Args),
     /// Run the demo: the built-in site (public demo key), its origin, the
     /// tracker and the browser client, on one local address.
     Demo(demo::Args),
@@ -89,6 +92,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<bool> {
         Command::Keygen(args) => keygen::run(args).map(|()| true),
         Command::Publish(args) => publish::run(args).map(|()| true),
         Command::Verify(args) => verify::run(args),
+        Command::Push(args) => push::run(args).map(|()| true),
         Command::Demo(args) => demo::run(args).map(|()| true),
         Command::Tracker(args) => run_async(peerhost_tracker::cli::run(args.clone())),
         Command::Seed(args) => run_async(peerhost_seeder::cli::run(args.clone())),
