@@ -20,6 +20,7 @@ pub mod keygen;
 pub mod origin;
 pub mod publish;
 pub mod push;
+pub mod ticker;
 pub mod verify;
 
 /// Exit code for success.
@@ -70,14 +71,24 @@ pub enum Command {
 pub enum Bench {
     /// Load-test the tracker side by side with Node's bittorrent-tracker.
     Tracker(peerhost_tracker::BenchArgs),
+    /// A ticker updated every second: pushed manifests vs every visitor polling.
+    Ticker(ticker::TickerArgs),
 }
 
 /// Runs an async command on a fresh runtime, with `RUST_LOG`-style logging.
 fn run_async<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<bool> {
+    run_async_logging(f, "info")
+}
+
+/// [`run_async`] with another default log filter.
+fn run_async_logging<F: std::future::Future<Output = anyhow::Result<()>>>(
+    f: F,
+    default_filter: &str,
+) -> anyhow::Result<bool> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .try_init();
@@ -99,6 +110,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<bool> {
         Command::Bench {
             what: Bench::Tracker(args),
         } => run_async(peerhost_tracker::bench::run(args.clone())),
+        Command::Bench {
+            what: Bench::Ticker(args),
+            // The in-process tracker logs every publish; the figures are the output.
+        } => run_async_logging(ticker::run(args.clone()), "warn"),
     }
 }
 

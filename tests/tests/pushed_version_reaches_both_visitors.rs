@@ -82,11 +82,7 @@ fn pushed_version_reaches_both_visitors() {
     let got_a = browser.eval("a", &format!("({SHA_OF_FETCH})('{CHANGED}')"));
     assert_eq!(got_a, want.as_str());
     browser
-        .wait(
-            "b",
-            &format!("peerhost.stats().peers > 0"),
-            Duration::from_secs(10),
-        )
+        .wait("b", "peerhost.stats().peers > 0", Duration::from_secs(10))
         .expect("b still has a peer");
     let got_b = browser.eval("b", &format!("({SHA_OF_FETCH})('{CHANGED}')"));
     assert_eq!(got_b, want.as_str());
