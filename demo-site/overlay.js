@@ -1,6 +1,8 @@
 // Demo only (not part of peerhost): a corner panel showing, per asset, how
 // many bytes came from other visitors and how many from the origin, from
-// window.peerhost.stats(). Click it to fold it.
+// window.peerhost.stats(). Click it to fold it. It also polls the demo's one
+// dynamic endpoint, /api/now, and shows peerhost's limited-mode answer when
+// the origin is down (the `x-peerhost-limited` header, a JSON reason).
 (function () {
   'use strict';
   var box = document.createElement('aside');
@@ -15,10 +17,26 @@
   function kb(n) { return n >= 1048576 ? (n / 1048576).toFixed(1) + ' MiB' : Math.round(n / 1024) + ' KiB'; }
   function esc(s) { return String(s).replace(/[&<>"]/g, function (c) { return '&#' + c.charCodeAt(0) + ';'; }); }
 
+  var api = { cls: '', text: 'origin clock: …' };
+  function pollApi() {
+    fetch('/api/now', { cache: 'no-store' }).then(function (r) {
+      if (r.headers.get('x-peerhost-limited') === '1') {
+        return r.json().then(function (j) { api = { cls: 'limited', text: 'limited mode: ' + j.message }; });
+      }
+      if (!r.ok) { api = { cls: 'down', text: 'origin clock: HTTP ' + r.status }; return null; }
+      return r.json().then(function (j) { api = { cls: 'ok', text: 'origin clock: ' + new Date(j.now * 1000).toLocaleTimeString() }; });
+    }).catch(function (e) { api = { cls: 'down', text: 'origin clock unavailable: ' + e.message }; })
+      .then(render);
+  }
+  function apiLine() {
+    var color = api.cls === 'limited' ? '#f0b36b' : api.cls === 'down' ? '#f08c8c' : '#b9c4cf';
+    return '<div id="peerhost-api" class="' + api.cls + '" style="margin-top:4px;color:' + color + '">' + esc(api.text) + '</div>';
+  }
+
   function render() {
     var s = window.peerhost && window.peerhost.stats();
     if (!s || s.running === false || s.version == null) {
-      box.innerHTML = '<b>peerhost</b> not running: everything comes from the origin.';
+      box.innerHTML = '<b>peerhost</b> not running: everything comes from the origin.' + apiLine();
       return;
     }
     var total = s.bytesFromPeers + s.bytesFromOrigin;
@@ -35,9 +53,15 @@
       html += '</table><div style="opacity:.7;margin-top:4px"><span style="color:#8fd694">peers</span> / ' +
         '<span style="color:#f0b36b">origin</span> · banned ' + s.peersBanned + '</div>';
     }
-    box.innerHTML = html;
+    box.innerHTML = html + apiLine();
   }
 
-  function start() { document.body.appendChild(box); render(); setInterval(render, 1000); }
+  function start() {
+    document.body.appendChild(box);
+    render();
+    setInterval(render, 1000);
+    pollApi();
+    setInterval(function () { if (!document.hidden) pollApi(); }, 5000);
+  }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start); else start();
 })();

@@ -158,6 +158,7 @@ pub fn app(
     switch: Arc<OriginSwitch>,
 ) -> Router {
     let site = origin::router(site_dir, counters)
+        .route(API_NOW, axum::routing::get(api_now))
         .layer(middleware::from_fn_with_state(switch, origin_gate));
     let mut app = Router::new();
     if let Some(web) = web_dir {
@@ -172,6 +173,23 @@ pub fn app(
         app = app.nest("/tracker", peerhost_tracker::app(state));
     }
     app.fallback_service(site)
+}
+
+/// The demo's one dynamic endpoint (not in the manifest): the origin's
+/// clock as JSON. When the origin is down, the Service Worker answers it
+/// with its limited-mode JSON, and the demo pages say so.
+pub const API_NOW: &str = "/api/now";
+
+async fn api_now() -> Response {
+    let body = format!("{{\"now\":{},\"from\":\"origin\"}}", crate::unix_now().0);
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "application/json"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn origin_gate(

@@ -2,7 +2,7 @@
 //! commands can reuse its parts.
 //!
 //! One module per subcommand ([`keygen`], [`publish`], [`verify`],
-//! [`demo`]), each with its clap `Args` and a `run`; plus the pieces they
+//! [`push`], [`demo`]), each with its clap `Args` and a `run`; plus the pieces they
 //! share: the key-file format ([`keyfile`]), the counting static-file
 //! server ([`origin`]) and atomic writes ([`fsutil`]). Library functions
 //! return typed errors; only the `run` functions use `anyhow`.
@@ -19,6 +19,8 @@ pub mod keyfile;
 pub mod keygen;
 pub mod origin;
 pub mod publish;
+pub mod push;
+pub mod ticker;
 pub mod verify;
 
 /// Exit code for success.
@@ -47,6 +49,8 @@ pub enum Command {
     Publish(publish::Args),
     /// Check a published directory against its signed manifest.
     Verify(verify::Args),
+    /// Send the published manifest to the tracker once; it pushes it to visitors.
+    Push(push::Args),
     /// Run the demo: the built-in site (public demo key), its origin, the
     /// tracker and the browser client, on one local address.
     Demo(demo::Args),
@@ -67,14 +71,24 @@ pub enum Command {
 pub enum Bench {
     /// Load-test the tracker side by side with Node's bittorrent-tracker.
     Tracker(peerhost_tracker::BenchArgs),
+    /// A ticker updated every second: pushed manifests vs every visitor polling.
+    Ticker(ticker::TickerArgs),
 }
 
 /// Runs an async command on a fresh runtime, with `RUST_LOG`-style logging.
 fn run_async<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<bool> {
+    run_async_logging(f, "info")
+}
+
+/// [`run_async`] with another default log filter.
+fn run_async_logging<F: std::future::Future<Output = anyhow::Result<()>>>(
+    f: F,
+    default_filter: &str,
+) -> anyhow::Result<bool> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .try_init();
@@ -89,12 +103,17 @@ pub fn run(cli: &Cli) -> anyhow::Result<bool> {
         Command::Keygen(args) => keygen::run(args).map(|()| true),
         Command::Publish(args) => publish::run(args).map(|()| true),
         Command::Verify(args) => verify::run(args),
+        Command::Push(args) => push::run(args).map(|()| true),
         Command::Demo(args) => demo::run(args).map(|()| true),
         Command::Tracker(args) => run_async(peerhost_tracker::cli::run(args.clone())),
         Command::Seed(args) => run_async(peerhost_seeder::cli::run(args.clone())),
         Command::Bench {
             what: Bench::Tracker(args),
         } => run_async(peerhost_tracker::bench::run(args.clone())),
+        Command::Bench {
+            what: Bench::Ticker(args),
+            // The in-process tracker logs every publish; the figures are the output.
+        } => run_async_logging(ticker::run(args.clone()), "warn"),
     }
 }
 

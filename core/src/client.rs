@@ -79,6 +79,11 @@ pub struct ClientConfig {
     pub leech_only: bool,
     /// Tries per piece at the origin before the asset fails.
     pub origin_attempts: u32,
+    /// Longest a newer manifest waits for the page's open requests (one
+    /// page load) to finish on the version they started with, so a load
+    /// never mixes two versions; after that they are moved to the new
+    /// version. Zero switches at once (the site allows mixing).
+    pub max_switch_delay: Duration,
 }
 
 impl Default for ClientConfig {
@@ -95,6 +100,7 @@ impl Default for ClientConfig {
             upload: UploadLimits::default(),
             leech_only: false,
             origin_attempts: 3,
+            max_switch_delay: Duration::from_secs(10),
         }
     }
 }
@@ -379,6 +385,10 @@ struct Site {
     info_hash: InfoHash,
     origin_attempts: VecMap<PieceIndex, u32>,
     origin_requests: VecMap<RequestId, Range<PieceIndex>>,
+    /// Added to the scheduler's request ids, which restart at 0 with each
+    /// version, so a late answer for an older version is never taken for
+    /// one of this version.
+    request_base: u64,
 }
 
 impl Site {
@@ -428,6 +438,12 @@ pub struct Client {
     peers: VecMap<ConnId, Peer>,
     banned: VecSet<PeerId>,
     tickets: VecMap<Ticket, (String, u32)>,
+    /// A newer verified manifest waiting for the page's open tickets, and
+    /// the latest time to switch anyway.
+    pending_switch: Option<(VerifiedManifest, Instant)>,
+    /// The page's current load (tickets open without a break) has been
+    /// given an asset: switching now could mix two versions in it.
+    load_delivered: bool,
     tracker: TrackerLink,
     upload: UploadBudget,
     upload_wake: Option<Instant>,
@@ -467,6 +483,8 @@ impl Client {
             peers: VecMap::new(),
             banned: VecSet::new(),
             tickets: VecMap::new(),
+            pending_switch: None,
+            load_delivered: false,
             tracker: TrackerLink::default(),
             upload_wake: None,
             outputs: VecDeque::new(),
@@ -557,6 +575,7 @@ impl Client {
         t.extend(self.tracker.next_announce);
         t.extend(self.tracker.draft.as_ref().map(|d| d.deadline));
         t.extend(self.upload_wake);
+        t.extend(self.pending_switch.as_ref().map(|(_, at)| *at));
         for p in self.peers.values() {
             match p.phase {
                 Phase::Offered { expires, .. } => t.push(expires),
@@ -590,7 +609,23 @@ impl Client {
                         version: verified.version(),
                         source,
                     }));
-                self.switch_site(now, verified);
+                // A page load that already got assets of this version
+                // finishes on it (see `drive`); otherwise switch now: open
+                // tickets that got nothing yet simply move along.
+                if self.site.is_some()
+                    && !self.tickets.is_empty()
+                    && self.load_delivered
+                    && !self.config.max_switch_delay.is_zero()
+                {
+                    let at = self
+                        .pending_switch
+                        .as_ref()
+                        .map_or(now + self.config.max_switch_delay, |(_, at)| *at);
+                    self.pending_switch = Some((verified, at));
+                } else {
+                    self.pending_switch = None;
+                    self.switch_site(now, verified);
+                }
             }
             Ok(Accepted::Unchanged) => {}
             Err(error) => {
@@ -900,7 +935,8 @@ impl Client {
         let Some(pieces) = site.origin_requests.remove(&request) else {
             return;
         };
-        site.scheduler.origin_finished(request);
+        site.scheduler
+            .origin_finished(RequestId(request.0 - site.request_base));
         let reason = match result {
             Ok(body) => {
                 let base = site.map.get(pieces.start).map_or(0, |p| p.offset);
@@ -979,6 +1015,17 @@ impl Client {
     /// Runs everything that follows from the current state: announces,
     /// scheduling, uploads.
     fn drive(&mut self, now: Instant) {
+        if self
+            .pending_switch
+            .as_ref()
+            .is_some_and(|(_, at)| self.tickets.is_empty() || *at <= now)
+        {
+            let (verified, _) = self.pending_switch.take().expect("checked");
+            self.switch_site(now, verified);
+        }
+        if self.tickets.is_empty() {
+            self.load_delivered = false;
+        }
         if self.tracker.connected
             && self.site.is_some()
             && self.tracker.draft.is_none()
@@ -1037,6 +1084,7 @@ impl Client {
                     let first = *site.map.get(pieces.start).expect("piece");
                     let last = *site.map.get(pieces.end - 1).expect("piece");
                     let asset = &site.manifest.manifest().assets[first.asset as usize];
+                    let request = RequestId(site.request_base + request.0);
                     site.origin_requests.insert(request, pieces.clone());
                     self.next_request = self.next_request.max(request.0 + 1);
                     self.outputs.push_back(Output::FetchOrigin {
@@ -1708,6 +1756,7 @@ impl Client {
             .collect();
         for (ticket, path, asset) in ready {
             self.tickets.remove(&ticket);
+            self.load_delivered = true;
             let body = assemble(site, asset).expect("all pieces held");
             let content_type = site.manifest.manifest().assets[asset as usize]
                 .content_type
@@ -1722,15 +1771,31 @@ impl Client {
     }
 
     /// Makes `verified` the current version: reuses pieces whose hash did
-    /// not change, re-targets the page's tickets, re-handshakes peers and
-    /// moves to the new version's swarm.
+    /// not change, re-targets the page's open tickets (only when the page
+    /// load outlived `max_switch_delay`; otherwise none are open), re-handshakes
+    /// peers and moves to the new version's swarm.
     fn switch_site(&mut self, now: Instant, verified: VerifiedManifest) {
         let map = PieceMap::new(verified.manifest());
-        let tuning = if verified.manifest().origin_under_pressure() {
+        let mut tuning = if verified.manifest().origin_under_pressure() {
             self.config.scheduler_under_pressure.clone()
         } else {
             self.config.scheduler.clone()
         };
+        let new_version = verified.version();
+        // A live update: the peers we are connected to got the same push and
+        // are switching too. Pieces nobody has yet wait out the discovery
+        // grace for them (and for seeders, who fetch at once) instead of
+        // every client asking the origin in the same instant.
+        let switching: Vec<ConnId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| matches!(p.phase, Phase::Active { version } if version < new_version))
+            .map(|(c, _)| *c)
+            .collect();
+        let live_update = self.site.is_some() && !switching.is_empty();
+        if live_update {
+            tuning.await_swarm = true;
+        }
         let mut scheduler = Scheduler::new(tuning, map.len(), now);
         let mut store: Vec<Option<Box<[u8]>>> = vec![None; map.len() as usize];
         if let Some(old) = self.site.take() {
@@ -1754,19 +1819,23 @@ impl Client {
                     scheduler.piece_verified(i, None, now);
                 }
             }
-            // Peers already met make discovery unnecessary.
-            if self
+            if live_update {
+                // Until their handshake on the new version they hold nothing of it.
+                for conn in &switching {
+                    scheduler.peer_joined(*conn, Bitfield::new(map.len()));
+                }
+            } else if self
                 .peers
                 .values()
                 .any(|p| matches!(p.phase, Phase::Active { .. }))
             {
+                // Peers already met make discovery unnecessary.
                 scheduler.end_grace();
             }
         }
         if self.tracker.unavailable {
             scheduler.end_grace();
         }
-        let new_version = verified.version();
         for (conn, peer) in &self.peers {
             if let (Phase::Active { version }, Some(have)) = (&peer.phase, &peer.their_have)
                 && *version == new_version
@@ -1784,6 +1853,7 @@ impl Client {
             info_hash,
             origin_attempts: VecMap::new(),
             origin_requests: VecMap::new(),
+            request_base: self.next_request,
         });
         // Re-target tickets by path.
         let tickets: Vec<(Ticket, String)> = self

@@ -248,6 +248,8 @@ fn client_config(args: &SeedArgs, mirror: bool) -> ClientConfig {
             None => UploadLimits::unlimited(),
         },
         leech_only: false,
+        // A seeder serves no page load: take a new version at once.
+        max_switch_delay: std::time::Duration::ZERO,
         ..ClientConfig::default()
     };
     if mirror {

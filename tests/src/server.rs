@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use peerhost_cli::demo::{DemoOptions, RunningDemo};
 use peerhost_cli::origin::OriginCounters;
+use peerhost_core::manifest::SignedManifest;
 
 use crate::browser::repo_root;
 
@@ -86,6 +87,47 @@ impl TestServer {
     /// Makes the origin refuse (503) or serve again.
     pub fn set_origin_down(&self, down: bool) {
         self.demo_ref().set_origin_down(down);
+    }
+
+    /// The signed manifest the origin serves now.
+    pub fn manifest(&self) -> SignedManifest {
+        let text =
+            std::fs::read_to_string(self.site_dir().join(peerhost_core::manifest::FILE_NAME))
+                .expect("peerhost.json");
+        SignedManifest::from_json(&text).expect("valid manifest")
+    }
+
+    /// Writes `changes` (path relative to the site, contents) into the
+    /// served site and publishes the next version with the demo key, as
+    /// `peerhost publish` does; returns the new signed manifest.
+    pub fn republish(&self, changes: &[(&str, Vec<u8>)]) -> SignedManifest {
+        let dir = self.site_dir();
+        for (path, bytes) in changes {
+            std::fs::write(dir.join(path), bytes).expect("write site file");
+        }
+        peerhost_cli::publish::publish(
+            &dir,
+            &peerhost_cli::demo::demo_secret(),
+            &peerhost_cli::publish::Options::default(),
+            &indicatif::ProgressBar::hidden(),
+        )
+        .expect("publish")
+        .signed
+    }
+
+    /// Sends `signed` to the demo's tracker as `peerhost push` does;
+    /// returns the version it holds, or its one-line refusal.
+    pub fn push(&self, signed: &SignedManifest) -> Result<u64, String> {
+        let url = format!("ws://{}/tracker/announce", self.demo_ref().addr);
+        self.runtime
+            .as_ref()
+            .expect("running")
+            .block_on(peerhost_cli::push::push(
+                &url,
+                signed,
+                std::time::Duration::from_secs(10),
+            ))
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -1,14 +1,31 @@
 /*
  * peerhost Service Worker: serve the site's listed assets through the page
  * that holds the peer connections (RTCPeerConnection does not exist in
- * workers).
+ * workers), and keep the site's static part up when its origin is down.
  *
- * For a GET of a listed asset (not a navigation) it asks a window of this
- * site over a MessageChannel. The page answers "ack" at once and every
- * second while it works, then the verified bytes (from peers or the
- * origin). No ack within PAGE_ACK_MS, silence for PAGE_IDLE_MS, or an
- * error: the request goes to the network exactly as without peerhost.
- * Requests for anything not listed are not touched.
+ * Listed assets (GET, not navigations): asked of a window of this site over
+ * a MessageChannel. The page answers "ack" at once and every second while
+ * it works, then the verified bytes (from peers or the origin). No ack
+ * within PAGE_ACK_MS, silence for PAGE_IDLE_MS, or an error: the request
+ * goes to the network as without peerhost; if that fails too (no answer,
+ * or 502/503/504), the copy this browser kept (Cache 'peerhost-assets',
+ * verified bytes the page stored) is served.
+ *
+ * Navigations go to the network. For a page the manifest lists, the
+ * response is kept; when the origin fails or has not answered within
+ * ORIGIN_TIMEOUT_MS, the kept copy (or another open tab's peerhost) serves
+ * it. The manifest URL and the client files (the loader's directory) are
+ * network-first with a kept copy too, so peerhost itself starts when the
+ * origin is down and the page can reach peers.
+ *
+ * Limited mode: a GET of anything not listed (an API, a dynamic page)
+ * whose origin fails gets, instead of a browser error,
+ *   - for navigations: the site's own /peerhost-limited.html (kept when the
+ *     manifest lists it) or a built-in page, status 503;
+ *   - for fetch()/XHR: status 503, JSON {"peerhost":"limited", "reason", "path",
+ *     "message"}, header `x-peerhost-limited: 1`, so the page can say why
+ *     its dynamic part is limited.
+ * Other methods (POST, …) are never touched.
  *
  * Serve it from the site root (or with `Service-Worker-Allowed: /`) so its
  * scope covers the whole site.
@@ -19,13 +36,27 @@ var PAGE_ACK_MS = 1000;
 // The page repeats its ack every second while it works; silence this long
 // means it is gone (navigated away, closed, frozen).
 var PAGE_IDLE_MS = 3000;
-var LISTING_CACHE = 'peerhost-meta';
-var LISTING_KEY = '/__peerhost/listing';
-var listed = null;
+// A navigation (or a listed asset fetched directly) whose origin has not
+// answered by then is served from the kept copy, if there is one; the
+// network answer is still used when it comes first.
+var ORIGIN_TIMEOUT_MS = 4000;
+var META = 'peerhost-meta';
+var ASSETS = 'peerhost-assets';
+var CLIENT_FILES = 'peerhost-client';
+var STATE_KEY = '/__peerhost/state';
+var MANIFEST_KEY = '/__peerhost/manifest';
+var LIMITED_KEY = '/__peerhost/limited';
+// A site may provide this page (styled like the site); it is kept when listed.
+var LIMITED_PAGE = '/peerhost-limited.html';
+var LIMITED_MESSAGE = 'The site\u2019s server cannot be reached right now. Its pages and images still ' +
+  'work from this browser\u2019s copy and other visitors; live data will come back with the server.';
 // When a page last said nobody can share with it (and when), listed assets
 // go straight to the network for this long: no detour through the page.
 var DIRECT_FOR_MS = 30000;
 var directSince = 0;
+// { paths: Set of listed paths, manifest: manifest URL path, base: client files path }
+var state = null;
+var limitedKept = false;
 
 self.addEventListener('install', function () { self.skipWaiting(); });
 self.addEventListener('activate', function (e) { e.waitUntil(self.clients.claim()); });
@@ -33,36 +64,158 @@ self.addEventListener('activate', function (e) { e.waitUntil(self.clients.claim(
 self.addEventListener('message', function (e) {
   var m = e.data;
   if (!m || m.type !== 'peerhost-ready' || !Array.isArray(m.paths)) return;
-  listed = new Set(m.paths);
+  state = { paths: new Set(m.paths), manifest: m.manifestPath || null, base: m.base || null };
   directSince = m.direct ? Date.now() : 0;
-  // The worker may be stopped and restarted at any time: keep the listing.
-  e.waitUntil(caches.open(LISTING_CACHE).then(function (c) {
-    return c.put(LISTING_KEY, new Response(JSON.stringify(m.paths)));
-  }));
+  // The worker may be stopped and restarted at any time: keep what it knows.
+  var saved = { paths: m.paths, manifest: state.manifest, base: state.base };
+  e.waitUntil(caches.open(META).then(function (c) {
+    var jobs = [c.put(STATE_KEY, new Response(JSON.stringify(saved)))];
+    if (typeof m.manifest === 'string') {
+      jobs.push(c.put(MANIFEST_KEY, new Response(m.manifest, { headers: { 'content-type': 'application/json' } })));
+    }
+    if (!limitedKept && state.paths.has(LIMITED_PAGE)) {
+      limitedKept = true;
+      jobs.push(fetch(LIMITED_PAGE).then(function (r) { return r.ok ? c.put(LIMITED_KEY, r) : null; }).catch(function () {}));
+    }
+    return Promise.all(jobs);
+  }).catch(function () {}));
 });
 
-function listing() {
-  if (listed) return Promise.resolve(listed);
-  return caches.open(LISTING_CACHE)
-    .then(function (c) { return c.match(LISTING_KEY); })
-    .then(function (r) { return r ? r.json() : []; })
-    .then(function (paths) { listed = new Set(paths); return listed; })
-    .catch(function () { return new Set(); });
+function loadState() {
+  if (state) return Promise.resolve(state);
+  return caches.open(META)
+    .then(function (c) { return c.match(STATE_KEY); })
+    .then(function (r) { return r ? r.json() : {}; })
+    .catch(function () { return {}; })
+    .then(function (s) {
+      state = { paths: new Set(s.paths || []), manifest: s.manifest || null, base: s.base || null };
+      return state;
+    });
+}
+
+// The origin failed: no answer, or a gateway/overload status.
+function failed(r) { return !r || r.status === 502 || r.status === 503 || r.status === 504; }
+
+function kept(cacheName, key) {
+  return caches.open(cacheName).then(function (c) { return c.match(key); }).catch(function () { return null; });
+}
+
+// `net` (a fetch promise) unless it fails or is slower than `timeoutMs`
+// (0: wait for it) while `alt()` has an answer. Resolves with the failed
+// response if there is no alternative; rejects if there was no response.
+function withFallback(net, alt, timeoutMs) {
+  return new Promise(function (resolve, reject) {
+    var done = false;
+    var finish = function (r) { if (!done) { done = true; clearTimeout(timer); resolve(r); } };
+    var timer = timeoutMs ? setTimeout(function () {
+      alt().then(function (a) { if (a) finish(a); });
+    }, timeoutMs) : null;
+    net.then(function (r) {
+      if (!failed(r)) { finish(r); return; }
+      alt().then(function (a) { finish(a || r); });
+    }, function (err) {
+      alt().then(function (a) {
+        if (a) finish(a);
+        else if (!done) { done = true; clearTimeout(timer); reject(err); }
+      });
+    });
+  });
 }
 
 self.addEventListener('fetch', function (e) {
   var req = e.request;
-  // Documents are navigations: the page that would answer is the one being
-  // replaced, so they go to the network as usual.
-  if (req.method !== 'GET' || req.mode === 'navigate' || req.headers.has('range')) return;
+  // Only GETs; range requests and cache-only reads (the page adopting what
+  // the HTTP cache holds) are the browser's business.
+  if (req.method !== 'GET' || req.headers.has('range') || req.cache === 'only-if-cached') return;
   var url = new URL(req.url);
   if (url.origin !== self.location.origin) return;
-  e.respondWith(listing().then(function (paths) {
-    if (!paths.has(url.pathname)) return fetch(req);
-    if (directSince && Date.now() - directSince < DIRECT_FOR_MS) return fetch(req);
-    return viaPages(url.pathname, e.clientId).catch(function () { return fetch(req); });
+  if (req.mode === 'navigate') {
+    e.respondWith(navigate(req, url, e.clientId));
+    return;
+  }
+  e.respondWith(loadState().then(function (st) {
+    var path = url.pathname;
+    if (st.manifest && path === st.manifest) {
+      return withFallback(fetch(req), function () { return kept(META, MANIFEST_KEY); }, 0);
+    }
+    if (st.base && path.indexOf(st.base) === 0) return clientFile(req);
+    if (!st.paths.has(path)) {
+      return fetch(req).then(function (r) {
+        return failed(r) ? limited(path, 'the origin answered ' + r.status) : r;
+      }, function () { return limited(path, 'the origin cannot be reached'); });
+    }
+    return listedAsset(req, path, e.clientId);
   }));
 });
+
+function listedAsset(req, path, clientId) {
+  var direct = directSince && Date.now() - directSince < DIRECT_FOR_MS;
+  var first = direct ? fetch(req) : viaPages(path, clientId).catch(function () { return fetch(req); });
+  return withFallback(first, function () { return kept(ASSETS, path); }, direct ? ORIGIN_TIMEOUT_MS : 0)
+    .catch(function () { return limited(path, 'the origin cannot be reached and no copy is kept'); });
+}
+
+function clientFile(req) {
+  var net = fetch(req).then(function (r) {
+    if (r.ok) {
+      var copy = r.clone();
+      caches.open(CLIENT_FILES).then(function (c) { return c.put(req.url, copy); }).catch(function () {});
+    }
+    return r;
+  });
+  return withFallback(net, function () { return kept(CLIENT_FILES, req.url); }, 0);
+}
+
+function navigate(req, url, clientId) {
+  return loadState().then(function (st) {
+    var path = url.pathname;
+    var page = /\/$/.test(path) ? path + 'index.html' : path;
+    var listed = st.paths.has(page);
+    var alt = function () {
+      if (!listed) return Promise.resolve(null);
+      return kept(ASSETS, page).then(function (k) {
+        return k || viaPages(page, clientId).catch(function () { return null; });
+      });
+    };
+    var net = fetch(req).then(function (r) {
+      // Keep listed pages as served, for the day the origin is down (the
+      // page verifies what it seeds from this cache against the manifest).
+      if (listed && r.status === 200 && !r.redirected) {
+        var copy = r.clone();
+        caches.open(ASSETS).then(function (c) { return c.put(page, copy); }).catch(function () {});
+      }
+      return r;
+    });
+    return withFallback(net, alt, listed ? ORIGIN_TIMEOUT_MS : 0).then(function (r) {
+      return failed(r) ? limitedPage('the origin answered ' + r.status) : r;
+    }, function () { return limitedPage('the origin cannot be reached'); });
+  });
+}
+
+function esc(s) {
+  return String(s).replace(/[&<>"]/g, function (c) { return '&#' + c.charCodeAt(0) + ';'; });
+}
+
+function limitedPage(reason) {
+  var headers = { 'content-type': 'text/html; charset=utf-8', 'x-peerhost-limited': '1', 'cache-control': 'no-store' };
+  return kept(META, LIMITED_KEY).then(function (k) {
+    if (k) return k.text().then(function (t) { return new Response(t, { status: 503, headers: headers }); });
+    var html = '<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width">' +
+      '<title>Limited mode</title><main id="peerhost-limited" style="font:16px/1.5 system-ui,sans-serif;' +
+      'max-width:36rem;margin:15vh auto;padding:0 1rem"><h1>This part of the site is in limited mode</h1>' +
+      '<p>' + esc(LIMITED_MESSAGE) + '</p><p><small>(' + esc(reason) + ')</small></p>' +
+      '<p><a href="/">Go to the home page</a></p></main>';
+    return new Response(html, { status: 503, headers: headers });
+  });
+}
+
+function limited(path, reason) {
+  var body = JSON.stringify({ peerhost: 'limited', reason: reason, path: path, message: LIMITED_MESSAGE });
+  return new Response(body, {
+    status: 503,
+    headers: { 'content-type': 'application/json', 'x-peerhost-limited': '1', 'cache-control': 'no-store', 'retry-after': '30' },
+  });
+}
 
 function viaPages(path, clientId) {
   return self.clients.matchAll({ type: 'window' }).then(function (windows) {

@@ -13,6 +13,8 @@
  *   data-upload-rate   upload cap in bytes/s (default 1048576)
  *   data-upload-total  upload cap per visit in bytes (default 67108864)
  *   data-hidden-stop   seconds a hidden tab keeps uploading (default 30)
+ *   data-switch-delay  seconds a page load may finish on its version when a newer
+ *                      one arrives (default 10); 0 lets one load mix two versions
  *
  * Whatever fails here (no WebAssembly, no WebRTC, no tracker, a bad
  * manifest) leaves the page exactly as without the tag: every request goes
@@ -21,6 +23,10 @@
  *   peerhost.stats()    -> object              bytes from peers/origin, peers, per asset
  *   peerhost.optOut() / peerhost.optIn()        persisted in localStorage
  *   peerhost.ready      -> Promise<boolean>     whether peerhost runs in this page
+ * Events on window:
+ *   'peerhost:version'  detail {version, previous}: a newer signed manifest became
+ *                       current in this page (pushed by the tracker or a peer);
+ *                       re-fetch what changed (e.g. a ticker's data file)
  */
 (function () {
   'use strict';
@@ -65,7 +71,10 @@
     fetch: function (input, init) {
       var url = new URL(typeof input === 'string' ? input : input.url, location.href);
       if (client && url.origin === location.origin && listed.has(url.pathname)) {
-        return client.fetch(url.pathname).then(toResponse, function () { return fetch(input, init); });
+        return client.fetch(url.pathname).then(function (r) {
+          remember(url.pathname, { body: r.body.slice(), contentType: r.contentType });
+          return toResponse(r);
+        }, function () { return fetch(input, init); });
       }
       return fetch(input, init);
     },
@@ -127,13 +136,17 @@
 
   // On a first visit the page loads its images before the worker controls it;
   // take those bytes from the HTTP cache (no origin traffic) so we seed them.
+  // The page itself counts too: the Service Worker serves it when the origin is down.
   var adopted = {};
   function adoptLoaded() {
     var seen = adopted;
-    performance.getEntriesByType('resource').forEach(function (e) {
-      var u = new URL(e.name, location.href);
-      if (u.origin !== location.origin || !listed.has(u.pathname) || seen[u.pathname]) return;
-      seen[u.pathname] = true;
+    var urls = performance.getEntriesByType('resource').map(function (e) { return e.name; });
+    urls.push(location.href);
+    urls.forEach(function (name) {
+      var u = new URL(name, location.href);
+      var path = /\/$/.test(u.pathname) ? u.pathname + 'index.html' : u.pathname;
+      if (u.origin !== location.origin || !listed.has(path) || seen[path]) return;
+      seen[path] = true;
       fetch(u.pathname, { cache: 'only-if-cached', mode: 'same-origin', credentials: 'omit' })
         .then(function (r) {
           if (!r.ok || /private|no-store/i.test(r.headers.get('cache-control') || '')) return null;
@@ -141,7 +154,7 @@
           return r.arrayBuffer().then(function (b) {
             var bytes = new Uint8Array(b);
             // Keep only what verified completely, for the next visit.
-            if (client.addAsset(u.pathname, bytes) > 0) remember(u.pathname, { body: bytes.slice(), contentType: type });
+            if (client.addAsset(path, bytes) > 0) remember(path, { body: bytes.slice(), contentType: type });
           });
         })
         .catch(function () {});
@@ -149,11 +162,34 @@
   }
 
   var lastDirect = null;
+  var manifestPath = null;
   function announceToWorker() {
     var sw = navigator.serviceWorker && navigator.serviceWorker.controller;
     if (!sw || !client) return;
     lastDirect = client.stats().originOnly;
-    sw.postMessage({ type: 'peerhost-ready', paths: Array.from(listed), direct: lastDirect });
+    sw.postMessage({
+      type: 'peerhost-ready', paths: Array.from(listed), direct: lastDirect,
+      // What the worker needs to start peerhost again when the origin is down.
+      manifestPath: manifestPath, manifest: client.manifestJson(), base: new URL(base).pathname,
+    });
+  }
+
+  // A newer version became current (tracker push or a peer's offer): list
+  // its assets, raise the stored floor, tell the worker and the site.
+  var version = 0;
+  var floorKey = null;
+  function watchVersion() {
+    var v = client && client.stats().version;
+    if (!v || v === version) return;
+    var previous = version;
+    version = v;
+    listed = new Set(client.listedPaths());
+    try { localStorage.setItem(floorKey, String(client.versionFloor())); } catch (e) { /* ignore */ }
+    if (previous) {
+      log('now on manifest version', v);
+      announceToWorker();
+      window.dispatchEvent(new CustomEvent('peerhost:version', { detail: { version: v, previous: previous } }));
+    }
   }
 
   // Tell the worker when peers come or go: with nobody to share with it
@@ -163,6 +199,7 @@
     var ticks = 0;
     setInterval(function () {
       ticks += 1;
+      watchVersion();
       // Changed, or still origin-only: refresh the worker's 30 s window.
       if (client && (client.stats().originOnly !== lastDirect || (lastDirect && ticks % 20 === 0))) announceToWorker();
     }, 500);
@@ -192,11 +229,12 @@
     if (optedOut) throw new Error('opted out');
     if (!data.siteKey) throw new Error('data-site-key missing');
     if (!window.WebAssembly || !window.RTCPeerConnection) throw new Error('WebAssembly or WebRTC unavailable');
-    var floorKey = 'peerhost.floor.' + data.siteKey;
+    floorKey = 'peerhost.floor.' + data.siteKey;
     var floor = 0;
     try { floor = Number(localStorage.getItem(floorKey)) || 0; } catch (e) { /* ignore */ }
     var leechOnly = meteredOrSaving();
     var manifestUrl = data.manifest || '/peerhost.json';
+    manifestPath = new URL(manifestUrl, location.href).pathname;
     var manifest = fetch(manifestUrl, { cache: 'no-cache', credentials: 'omit' }).then(function (r) {
       if (!r.ok) throw new Error('manifest: HTTP ' + r.status);
       return r.text();
@@ -212,10 +250,11 @@
         maxPeers: num(data.maxPeers, 8),
         uploadBytesPerSec: num(data.uploadRate, 1048576),
         uploadTotalBytes: num(data.uploadTotal, 67108864),
+        switchDelaySecs: num(data.switchDelay, 10),
       });
       return manifest;
     }).then(function (text) {
-      var version = client.loadManifest(text);
+      version = client.loadManifest(text);
       try { localStorage.setItem(floorKey, String(client.versionFloor())); } catch (e) { /* ignore */ }
       listed = new Set(client.listedPaths());
       log('manifest version', version, 'with', listed.size, 'assets');

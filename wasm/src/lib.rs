@@ -52,7 +52,7 @@ impl Peerhost {
     /// Starts a client. `options`: `siteKey` (required, base64url), and
     /// optionally `tracker` (ws:// URL), `floorVersion` (highest version
     /// seen on an earlier visit), `maxPeers`, `uploadBytesPerSec`,
-    /// `uploadTotalBytes`, `leechOnly`.
+    /// `uploadTotalBytes`, `leechOnly`, `switchDelaySecs`.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<Peerhost, JsError> {
         let site_key: SiteKey = opt_str(&options, "siteKey")
@@ -72,6 +72,9 @@ impl Peerhost {
         }
         config.upload = upload;
         config.leech_only = opt_bool(&options, "leechOnly").unwrap_or(false);
+        if let Some(s) = opt_f64(&options, "switchDelaySecs") {
+            config.max_switch_delay = std::time::Duration::from_secs_f64(s.clamp(0.0, 60.0));
+        }
         let floor = opt_f64(&options, "floorVersion").unwrap_or(0.0) as u64;
         let mut seed = [0u8; 8];
         // Randomness for ids and tie-breaks; not for secrets.
@@ -106,6 +109,14 @@ impl Peerhost {
         }
         d.pump();
         Ok(d.client.manifest().map_or(0, |m| m.version()) as f64)
+    }
+
+    /// The current manifest as `peerhost.json` text (for the Service Worker
+    /// to start peerhost again when the origin is down), or `undefined`.
+    #[wasm_bindgen(js_name = manifestJson)]
+    pub fn manifest_json(&self) -> Option<String> {
+        let d = self.driver.borrow();
+        d.client.manifest().map(|m| m.signed().to_json())
     }
 
     /// Paths of the assets the current manifest lists.

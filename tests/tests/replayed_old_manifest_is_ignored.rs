@@ -1,0 +1,84 @@
+//! A replayed older manifest does not take a visitor back: someone pushes
+//! the validly signed version 1 to a tracker that never saw version 2 (a
+//! restarted or foreign tracker), the tracker relays it to the visitor, and
+//! the page refuses it, reports it, and keeps version 2. A forged newer
+//! manifest does not get through the tracker at all.
+
+use std::time::Duration;
+
+use peerhost_core::manifest::SignedManifest;
+use peerhost_tests::browser::{Browser, browser_tests_enabled};
+use peerhost_tests::server::TestServer;
+use sha2::{Digest as _, Sha256};
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn replayed_old_manifest_is_ignored() {
+    if !browser_tests_enabled("replayed_old_manifest_is_ignored") {
+        return;
+    }
+    let server = TestServer::demo();
+    let v1 = server.manifest();
+    // Version 2 goes to the origin only; the tracker has never seen a version.
+    let mut plate = std::fs::read(server.site_dir().join("img/lichen.jpg")).unwrap();
+    plate.extend_from_slice(b"version 2");
+    let v2 = server.republish(&[("img/lichen.jpg", plate.clone())]);
+    assert_eq!(v2.manifest().version, 2);
+
+    let mut browser = Browser::launch();
+    browser.open("a");
+    browser.visit_via_worker("a", &server.url(""), "/about.html", "/plates.html");
+    browser
+        .wait(
+            "a",
+            "peerhost.stats().version === 2",
+            Duration::from_secs(20),
+        )
+        .expect("a is on version 2");
+
+    // The replay: the tracker takes it (it knows nothing newer) and relays it.
+    assert_eq!(server.push(&v1), Ok(1));
+    browser
+        .wait(
+            "a",
+            "peerhost.stats().log.some(l => l.includes('ManifestRefused'))",
+            Duration::from_secs(10),
+        )
+        .expect("the replay reached the page and was refused");
+    let stats = browser.eval("a", "peerhost.stats()");
+    let log: Vec<String> = stats["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str().map(str::to_owned))
+        .filter(|l| l.contains("ManifestRefused"))
+        .collect();
+    eprintln!("{log:?}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("Tracker") && l.contains("Rollback")),
+        "{log:?}"
+    );
+    assert_eq!(stats["version"], 2, "the page keeps version 2");
+    assert_eq!(browser.eval("a", "localStorage.getItem('peerhost.floor.' + document.querySelector('script[data-site-key]').dataset.siteKey)"), "2");
+
+    // The page still shows version 2's plate.
+    let images = browser.images("a");
+    let lichen = images
+        .iter()
+        .find(|i| i["path"] == "/img/lichen.jpg")
+        .unwrap();
+    assert_eq!(lichen["sha256"], hex(&Sha256::digest(&plate)).as_str());
+
+    // A forged "version 3" (version 2 with a flipped signature bit) is refused.
+    let mut forged = v2.to_bytes();
+    let n = forged.len();
+    forged[n - 1] ^= 1;
+    let forged = SignedManifest::from_bytes(&forged).unwrap();
+    let refused = server.push(&forged).unwrap_err();
+    assert!(refused.contains("refused"), "{refused}");
+    assert_eq!(browser.eval("a", "peerhost.stats().version"), 2);
+}
