@@ -145,7 +145,24 @@ pub fn default_web_dir() -> PathBuf {
 /// Whether the origin serves site files or answers 503 (to test that the
 /// site survives its origin). Client files and the tracker stay up.
 #[derive(Debug, Default)]
-pub struct OriginSwitch(AtomicBool);
+pub struct OriginSwitch(AtomicBool, AssetsSwitch);
+
+/// "Assets down": the origin still serves the pages and the loader but
+/// answers 503 for every other site file, so the assets can only come from
+/// peers. The loader is what a visitor needs to start peerhost: the client
+/// files under `/peerhost/`, the Service Worker `/peerhost-sw.js` and the
+/// signed manifest `/peerhost.json`; pages are `*.html` and directory
+/// indexes (`/`). Everything else — images, the stylesheet, scripts, the
+/// icon — is refused.
+#[derive(Debug, Default)]
+struct AssetsSwitch(AtomicBool);
+
+/// Whether the origin serves `path` while its assets are down.
+pub fn served_while_assets_down(path: &str) -> bool {
+    path.ends_with('/')
+        || path.ends_with(".html")
+        || path.strip_prefix('/') == Some(peerhost_core::manifest::FILE_NAME)
+}
 
 /// Everything the demo serves on its one address: the counting origin for
 /// the site, the browser client under `/peerhost/` plus its Service Worker
@@ -197,7 +214,9 @@ async fn origin_gate(
     req: Request,
     next: Next,
 ) -> Response {
-    if switch.0.load(Ordering::Relaxed) {
+    let assets_down =
+        switch.1.0.load(Ordering::Relaxed) && !served_while_assets_down(req.uri().path());
+    if switch.0.load(Ordering::Relaxed) || assets_down {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "origin down (peerhost demo switch)\n",
@@ -240,6 +259,12 @@ impl RunningDemo {
     /// Makes the origin answer 503 for every site file, or serve again.
     pub fn set_origin_down(&self, down: bool) {
         self.switch.0.store(down, Ordering::Relaxed);
+    }
+
+    /// Makes the origin answer 503 for every site file except the pages and
+    /// the manifest (see [`served_while_assets_down`]), or serve again.
+    pub fn set_assets_down(&self, down: bool) {
+        self.switch.1.0.store(down, Ordering::Relaxed);
     }
 
     /// Stops serving and waits for requests in flight.
@@ -386,6 +411,22 @@ mod tests {
                 html.contains(&format!("data-site-key=\"{key}\"")),
                 "{path} has the demo key in its tag"
             );
+        }
+    }
+
+    #[test]
+    fn assets_down_serves_only_pages_and_the_manifest() {
+        for served in ["/", "/about.html", "/docs/", "/peerhost.json"] {
+            assert!(served_while_assets_down(served), "{served}");
+        }
+        for refused in [
+            "/img/lichen.jpg",
+            "/style.css",
+            "/overlay.js",
+            "/favicon.svg",
+            "/x/peerhost.json",
+        ] {
+            assert!(!served_while_assets_down(refused), "{refused}");
         }
     }
 

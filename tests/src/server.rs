@@ -129,6 +129,12 @@ impl TestServer {
             ))
             .map_err(|e| e.to_string())
     }
+
+    /// Makes the origin refuse (503) everything but the pages and the
+    /// loader, or serve again (`peerhost_cli::demo::served_while_assets_down`).
+    pub fn set_assets_down(&self, down: bool) {
+        self.demo_ref().set_assets_down(down);
+    }
 }
 
 impl Drop for TestServer {
