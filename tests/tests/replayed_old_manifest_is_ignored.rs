@@ -59,7 +59,7 @@ fn replayed_old_manifest_is_ignored() {
     eprintln!("{log:?}");
     assert!(
         log.iter()
-            .any(|l| l.contains("Tracker") && l.contains("Rollback")),
+            .any(|l| l.contains("from the tracker") && l.contains("older than accepted")),
         "{log:?}"
     );
     assert_eq!(stats["version"], 2, "the page keeps version 2");

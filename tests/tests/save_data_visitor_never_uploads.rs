@@ -44,9 +44,8 @@ fn save_data_visitor_never_uploads() {
     eprintln!("saver: {saver}\nb: {b}");
     assert_eq!(saver["bytesUploaded"], 0, "the saver uploaded nothing");
     assert_eq!(b["bytesFromPeers"], 0, "b got nothing from peers");
-    assert_eq!(
-        server.image_bytes_served() - before,
-        total,
+    assert!(
+        server.image_bytes_served() - before >= total,
         "b's images all came from the origin"
     );
 }
