@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 use peerhost_core::time::UnixTime;
 
 pub mod demo;
+pub mod flash_crowd;
 pub mod fsutil;
 pub mod keyfile;
 pub mod keygen;
@@ -67,14 +68,25 @@ pub enum Command {
 pub enum Bench {
     /// Load-test the tracker side by side with Node's bittorrent-tracker.
     Tracker(peerhost_tracker::BenchArgs),
+    /// A flash crowd of native peers against a bandwidth-capped origin,
+    /// side by side with the same crowd over plain HTTP.
+    FlashCrowd(flash_crowd::Args),
 }
 
 /// Runs an async command on a fresh runtime, with `RUST_LOG`-style logging.
 fn run_async<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<bool> {
+    run_async_logging("info", f)
+}
+
+/// [`run_async`] with another default log filter (when `RUST_LOG` is unset).
+fn run_async_logging<F: std::future::Future<Output = anyhow::Result<()>>>(
+    default_filter: &str,
+    f: F,
+) -> anyhow::Result<bool> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .try_init();
@@ -95,6 +107,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<bool> {
         Command::Bench {
             what: Bench::Tracker(args),
         } => run_async(peerhost_tracker::bench::run(args.clone())),
+        Command::Bench {
+            what: Bench::FlashCrowd(args),
+        } => {
+            // Fifty peers (and webrtc-rs under them) logging every
+            // connection would bury the figures.
+            run_async_logging("error", flash_crowd::run(args.clone()))
+        }
     }
 }
 
