@@ -340,6 +340,10 @@ struct Figures {
     origin_bytes_before_crowd: u64,
     from_peers: u64,
     from_origin: u64,
+    /// Peers that had at least one peer connection at some sample.
+    ever_connected: usize,
+    /// Most peer connections of the crowd at one sample (each counted at both ends).
+    max_connections: usize,
     cpu_secs: f64,
     wall_secs: f64,
     errors: BTreeMap<String, usize>,
@@ -662,15 +666,21 @@ async fn run_peers(
         }
     }
     let mut done: Vec<Option<f64>> = vec![None; peers.len()];
+    let mut connected = vec![false; peers.len()];
     let deadline = t0 + limit;
     while Instant::now() < deadline {
         let secs = t0.elapsed().as_secs_f64();
-        for (p, d) in peers.iter().zip(done.iter_mut()) {
-            if d.is_none() && seeder_status(p).complete {
+        let mut total = 0;
+        for ((p, d), c) in peers.iter().zip(done.iter_mut()).zip(connected.iter_mut()) {
+            let st = seeder_status(p);
+            total += st.peers;
+            *c |= st.peers > 0;
+            if d.is_none() && st.complete {
                 *d = Some(secs);
                 bar.inc(1);
             }
         }
+        f.max_connections = f.max_connections.max(total);
         line.update(format!(
             "origin sent {}",
             fmt_bytes(origin.counters.bytes_served() - f.origin_bytes_before_crowd)
@@ -683,6 +693,7 @@ async fn run_peers(
     bar.finish_and_clear();
     f.wall_secs = began.elapsed().as_secs_f64();
     f.times = done.iter().flatten().copied().collect();
+    f.ever_connected = connected.iter().filter(|c| **c).count();
     f.completed = f.times.len();
     for p in &peers {
         let s = seeder_status(p);
@@ -783,6 +794,8 @@ fn print_report(args: &Args, site: u64, results: &[(Scenario, Figures)]) -> Valu
                 "origin_bytes_ratio_vs_origin_only": copy_ratio,
                 "peer_received_from_peers": f.from_peers,
                 "peer_received_from_origin": f.from_origin,
+                "peers_ever_connected": f.ever_connected,
+                "max_connection_ends": f.max_connections,
                 "cpu_secs": f.cpu_secs,
                 "wall_secs": f.wall_secs,
                 "errors": f.errors,
@@ -797,13 +810,17 @@ fn print_report(args: &Args, site: u64, results: &[(Scenario, Figures)]) -> Valu
                 fmt_bytes(f.origin_bytes_before_crowd)
             );
         }
-        if f.from_peers + f.from_origin > 0 {
+        if *s != Scenario::OriginOnly {
             println!(
-                "  {}: the peers received {} from peers and {} from the origin; {} requests refused",
+                "  {}: the peers received {} from peers and {} from the origin; {} requests refused; \
+                 {} of {} peers ever connected to a peer, at most {} connections ends at once",
                 s.name(),
                 fmt_bytes(f.from_peers),
                 fmt_bytes(f.from_origin),
-                f.refused_requests
+                f.refused_requests,
+                f.ever_connected,
+                f.visitors,
+                f.max_connections
             );
         }
         for (e, n) in &f.errors {
