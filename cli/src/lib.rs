@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 use peerhost_core::time::UnixTime;
 
 pub mod demo;
+pub mod flash_crowd;
 pub mod fsutil;
 pub mod keyfile;
 pub mod keygen;
@@ -73,6 +74,9 @@ pub enum Bench {
     Tracker(peerhost_tracker::BenchArgs),
     /// A ticker updated every second: pushed manifests vs every visitor polling.
     Ticker(ticker::TickerArgs),
+    /// A flash crowd of native peers against a bandwidth-capped origin,
+    /// side by side with the same crowd over plain HTTP.
+    FlashCrowd(flash_crowd::Args),
 }
 
 /// Runs an async command on a fresh runtime, with `RUST_LOG`-style logging.
@@ -114,6 +118,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<bool> {
             what: Bench::Ticker(args),
             // The in-process tracker logs every publish; the figures are the output.
         } => run_async_logging(ticker::run(args.clone()), "warn"),
+        Command::Bench {
+            what: Bench::FlashCrowd(args),
+        } => {
+            // Fifty peers (and webrtc-rs under them) logging every
+            // connection would bury the figures.
+            run_async_logging(flash_crowd::run(args.clone()), "error")
+        }
     }
 }
 

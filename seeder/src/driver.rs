@@ -651,7 +651,13 @@ impl Driver {
                 // Tickets of the previous version were re-targeted by path.
                 let wanted: HashSet<String> = self.tickets.values().cloned().collect();
                 m.failed.clear();
-                for asset in &current.manifest().assets {
+                // A mirror has no page order. Mirrors that start together
+                // (a crowd of cooperating hosts) would all ask the origin
+                // for the same first pieces; starting at a random asset
+                // spreads them, so each can pass on what the others lack.
+                let assets = &current.manifest().assets;
+                let first = (random_seed() % assets.len().max(1) as u64) as usize;
+                for asset in assets[first..].iter().chain(&assets[..first]) {
                     let path = &asset.path;
                     if writing.assets.contains(path) || wanted.contains(path) {
                         continue;

@@ -12,8 +12,14 @@ use peerhost_core::manifest::MAX_MANIFEST_LEN;
 use reqwest::header::{CACHE_CONTROL, RANGE};
 use reqwest::{Response, StatusCode};
 
-/// Longest any one origin request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest an origin response may go without a byte. An idle timeout, not
+/// a total one: an origin under load (a flash crowd, a bandwidth cap) sends
+/// a 1 MiB range slowly but steadily, and a total limit would abort it,
+/// retry, and pay for the aborted bytes again — the origin then spends its
+/// bandwidth on responses nobody finishes.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest any one origin request may take at all (a trickling origin).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 /// Longest TCP/TLS connect.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest manifest document read (what `SignedManifest::from_json` accepts).
@@ -34,6 +40,7 @@ impl Origin {
         let http = reqwest::Client::builder()
             .user_agent(concat!("peerhost-seeder/", env!("CARGO_PKG_VERSION")))
             .timeout(REQUEST_TIMEOUT)
+            .read_timeout(IDLE_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .referer(false)
             .build()
