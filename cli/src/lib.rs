@@ -19,6 +19,7 @@ pub mod keyfile;
 pub mod keygen;
 pub mod origin;
 pub mod publish;
+pub mod sim;
 pub mod verify;
 
 /// Exit code for success.
@@ -54,6 +55,8 @@ pub enum Command {
     Tracker(peerhost_tracker::cli::TrackerArgs),
     /// Seed published sites, or mirror one from its signed manifest (cooperating hosts).
     Seed(peerhost_seeder::cli::SeedArgs),
+    /// Simulate a swarm scenario with real core clients on a virtual clock.
+    Sim(sim::Args),
     /// Benchmarks that print figures (add --json for one JSON object on the last line).
     Bench {
         /// What to measure.
@@ -90,6 +93,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<bool> {
         Command::Publish(args) => publish::run(args).map(|()| true),
         Command::Verify(args) => verify::run(args),
         Command::Demo(args) => demo::run(args).map(|()| true),
+        Command::Sim(args) => sim::run(args).map(|()| true),
         Command::Tracker(args) => run_async(peerhost_tracker::cli::run(args.clone())),
         Command::Seed(args) => run_async(peerhost_seeder::cli::run(args.clone())),
         Command::Bench {
