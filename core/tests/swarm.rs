@@ -329,7 +329,7 @@ fn repeated_open_and_handshake_do_not_get_an_honest_peer_banned() {
     let sent_handshakes = |c: &mut Client, conn: ConnId| {
         std::iter::from_fn(|| c.poll_output())
             .filter(
-                |o| matches!(o, Output::SendPeer { conn: x, bytes } if *x == conn && bytes[0] == 0),
+                |o| matches!(o, Output::SendPeer { conn: x, frame: Frame::Handshake { .. } } if *x == conn),
             )
             .count()
     };
@@ -352,7 +352,7 @@ fn repeated_open_and_handshake_do_not_get_an_honest_peer_banned() {
     c.handle_peer_frame(Instant(4), conn, &hs.encode());
     let requested: Vec<u32> = std::iter::from_fn(|| c.poll_output())
         .filter_map(|o| match o {
-            Output::SendPeer { bytes, .. } => match Frame::decode(&bytes) {
+            Output::SendPeer { frame, .. } => match Frame::decode(&frame.encode()) {
                 Ok(Frame::Request { piece }) => Some(piece),
                 _ => None,
             },
@@ -365,7 +365,8 @@ fn repeated_open_and_handshake_do_not_get_an_honest_peer_banned() {
     let p = map.get(requested[0]).unwrap();
     let data = s.files[p.asset as usize].1
         [p.offset as usize..(p.offset + u64::from(p.len)) as usize]
-        .to_vec();
+        .to_vec()
+        .into();
     c.handle_peer_frame(
         Instant(6),
         conn,

@@ -16,11 +16,27 @@
 //! - A connection fails to open with probability `nat_failure`; both ends
 //!   get a close 10 s later (ICE failure).
 //! - The origin is one FIFO pipe of `up_mbps`; it counts what it serves.
+//!
+//! # Scale
+//! Frames travel as [`Frame`] values ([`Client::handle_peer_message`]), so
+//! a piece's bytes are one shared buffer however many peers pass it on.
+//! Clients run with deferred hashing: the world answers each hash job
+//! itself, from a memo keyed by buffer identity for buffers it has already
+//! hashed and found to be a piece of the site (the memo holds a reference,
+//! so an address is never reused while it is a key), and with a real
+//! SHA-256 for anything else — a hostile peer's altered copy is a new
+//! buffer, so it is always hashed for real and refused by the client.
+//! Delivered assets are compared with the published bytes the same way:
+//! a buffer already compared for that piece is not compared again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use peerhost_core::client::{Client, ClientConfig, Event, ManifestSource, OriginError, Output};
+use bytes::Bytes;
+use peerhost_core::client::{
+    Body, Client, ClientConfig, Event, HashJob, ManifestSource, OriginError, Output,
+};
+use peerhost_core::piece::{Digest, PieceMap};
 use peerhost_core::rng::Rng;
 use peerhost_core::scheduler::{ConnId, RequestId};
 use peerhost_core::signal::{
@@ -109,7 +125,7 @@ enum Ev {
     FromTracker(u32, ServerMessage),
     LocalSdp(u32, ConnId, Sdp),
     Open(u32, ConnId),
-    Frame(u32, ConnId, Vec<u8>),
+    Frame(u32, ConnId, Frame),
     Closed(u32, ConnId),
     Origin(u32, RequestId, Result<Vec<u8>, OriginError>),
     Timer(u32),
@@ -147,6 +163,17 @@ pub struct Work {
     pub events: u64,
     /// Virtual milliseconds simulated.
     pub virtual_ms: u64,
+    /// Hash jobs answered with a real SHA-256.
+    pub hashes_computed: u64,
+    /// Hash jobs answered from the memo.
+    pub hashes_memoized: u64,
+}
+
+/// Buffer identity: address and length of a live shared buffer.
+type BufKey = (usize, usize);
+
+fn buf_key(b: &Bytes) -> BufKey {
+    (b.as_ptr() as usize, b.len())
 }
 
 /// A progress report, given to the caller's callback now and then.
@@ -176,6 +203,15 @@ pub struct World {
     origin_free_us: u64,
     origin_bytes: u64,
     config: ClientConfig,
+    /// Every piece hash of every version (what an honest buffer hashes to).
+    piece_hashes: HashSet<Digest>,
+    /// Honest buffers already hashed, kept alive while they are keys.
+    hash_memo: HashMap<BufKey, (Bytes, Digest)>,
+    /// Buffers already found equal to the published piece (per version and
+    /// piece), kept alive while they are keys.
+    checked: HashMap<(BufKey, u64, u32), Bytes>,
+    /// Piece maps per version.
+    maps: Vec<(u64, PieceMap)>,
     series: Series,
     visitors: u64,
     settled: u64,
@@ -187,7 +223,10 @@ impl World {
     pub fn new(scenario: &Scenario, seed: u64) -> World {
         let site = SimSite::generate(scenario, seed);
         let mut rng = Rng::new(seed);
-        let mut config = ClientConfig::default();
+        let mut config = ClientConfig {
+            deferred_hashing: true,
+            ..ClientConfig::default()
+        };
         if let Some(m) = scenario.client.max_peers {
             config.max_peers = m;
         }
@@ -262,6 +301,22 @@ impl World {
             });
         }
         let visitors = nodes.iter().filter(|n| n.role == Role::Visitor).count() as u64;
+        let maps: Vec<(u64, PieceMap)> = site
+            .versions
+            .iter()
+            .map(|v| {
+                (
+                    v.signed.manifest().version,
+                    PieceMap::new(v.signed.manifest()),
+                )
+            })
+            .collect();
+        let piece_hashes = site
+            .versions
+            .iter()
+            .flat_map(|v| v.signed.manifest().assets.iter())
+            .flat_map(|a| a.pieces.iter().copied())
+            .collect();
         let mut world = World {
             scenario: scenario.clone(),
             site,
@@ -275,6 +330,10 @@ impl World {
             origin_free_us: 0,
             origin_bytes: 0,
             config,
+            piece_hashes,
+            hash_memo: HashMap::new(),
+            checked: HashMap::new(),
+            maps,
             series: Series::new(bucket_ms, max_ms),
             visitors,
             settled: 0,
@@ -403,14 +462,14 @@ impl World {
                     self.after_input(i);
                 }
             }
-            Ev::Frame(i, conn, bytes) => {
+            Ev::Frame(i, conn, frame) => {
                 if self.link(i, conn).is_some() {
-                    if bytes.first() == Some(&0x03) {
-                        self.series.peer_bytes(now, bytes.len() as u64 - 5);
+                    if let Frame::Piece { data, .. } = &frame {
+                        self.series.peer_bytes(now, data.len() as u64);
                     }
                     let silent = self.nodes[i as usize].role == Role::Silent;
                     if !silent && let Some(c) = self.client(i) {
-                        c.handle_peer_frame(now, conn, &bytes);
+                        c.handle_peer_message(now, conn, frame);
                         self.after_input(i);
                     }
                 }
@@ -583,7 +642,8 @@ impl World {
                     self.push(at, Ev::Open(n, c));
                 }
             }
-            Output::SendPeer { conn, bytes } => self.send_peer(i, conn, bytes),
+            Output::SendPeer { conn, frame } => self.send_peer(i, conn, frame),
+            Output::HashPiece { job, data } => self.hash_job(i, job, &data),
             Output::ClosePeer { conn, .. } => {
                 let node = &mut self.nodes[i as usize];
                 let Some(pos) = node.links.iter().position(|l| l.conn == conn) else {
@@ -644,38 +704,67 @@ impl World {
         self.nodes[a as usize].access_ms + self.nodes[b as usize].access_ms
     }
 
-    fn send_peer(&mut self, i: u32, conn: ConnId, mut bytes: Vec<u8>) {
+    fn send_peer(&mut self, i: u32, conn: ConnId, frame: Frame) {
         let role = self.nodes[i as usize].role;
-        let is_piece = bytes.first() == Some(&0x03);
-        let is_handshake = bytes.first() == Some(&0x00);
-        if role == Role::Silent && bytes.first() != Some(&0x00) {
-            return; // a black hole after its handshake
-        }
-        if role == Role::Silent {
-            bytes = claim_everything(bytes);
-        }
-        if role == Role::Corrupt && is_piece {
-            let last = bytes.len() - 1;
-            bytes[last] ^= 0x5a;
-        }
-        self.transmit(i, conn, bytes);
+        let is_handshake = matches!(frame, Frame::Handshake { .. });
+        let frame = match (role, frame) {
+            // A black hole after its handshake, which claims everything.
+            (Role::Silent, f @ Frame::Handshake { .. }) => claim_everything(f),
+            (Role::Silent, _) => return,
+            (Role::Corrupt, Frame::Piece { piece, data }) => {
+                // A new buffer: the receiver must really hash it.
+                let mut bad = data.to_vec();
+                let last = bad.len() - 1;
+                bad[last] ^= 0x5a;
+                Frame::Piece {
+                    piece,
+                    data: bad.into(),
+                }
+            }
+            (_, f) => f,
+        };
+        self.transmit(i, conn, frame);
         if role == Role::Replay && is_handshake && self.link(i, conn).is_some() {
             // Right after its handshake: the stale manifest, claimed newer.
             let v = self.nodes[i as usize].version + 1;
             for f in manifest_offer_frames(v, &self.site.stale.to_bytes()) {
-                self.transmit(i, conn, f.encode());
+                self.transmit(i, conn, f);
             }
         }
     }
 
-    fn transmit(&mut self, i: u32, conn: ConnId, bytes: Vec<u8>) {
+    /// Answers a hash job at once: from the memo for a buffer already
+    /// hashed and found honest, else with a real SHA-256.
+    fn hash_job(&mut self, i: u32, job: HashJob, data: &Bytes) {
+        let key = buf_key(data);
+        let digest = match self.hash_memo.get(&key) {
+            Some((_, d)) => {
+                self.work.hashes_memoized += 1;
+                *d
+            }
+            None => {
+                self.work.hashes_computed += 1;
+                let d = Digest::of(data);
+                if self.piece_hashes.contains(&d) {
+                    self.hash_memo.insert(key, (data.clone(), d));
+                }
+                d
+            }
+        };
+        let now = self.now;
+        if let Some(c) = self.client(i) {
+            c.handle_piece_hash(now, job, digest);
+        }
+    }
+
+    fn transmit(&mut self, i: u32, conn: ConnId, frame: Frame) {
         let now_us = self.now.as_millis() * 1000;
         let Some(link) = self.link(i, conn) else {
             return;
         };
         let (n, c) = (link.peer, link.peer_conn);
         let lat_us = self.latency_ms(i, n) * 1000;
-        let wire = bytes.len() as u64 + MESSAGE_OVERHEAD;
+        let wire = wire_len(&frame) + MESSAGE_OVERHEAD;
         let sender = &mut self.nodes[i as usize];
         let start = sender.up_free_us.max(now_us);
         sender.up_free_us = start + wire * 1_000_000 / sender.up_bytes_per_s.max(1);
@@ -694,7 +783,7 @@ impl World {
             .expect("checked");
         arrive = arrive.max(link.last_arrival_us);
         link.last_arrival_us = arrive;
-        self.push(Instant(arrive.div_ceil(1000)), Ev::Frame(n, c, bytes));
+        self.push(Instant(arrive.div_ceil(1000)), Ev::Frame(n, c, frame));
     }
 
     fn fetch_origin(
@@ -749,22 +838,9 @@ impl World {
         self.push(Instant(at.div_ceil(1000)), Ev::Origin(i, request, Ok(body)));
     }
 
-    fn delivered(&mut self, i: u32, ticket: u64, path: &str, body: &[u8]) {
+    fn delivered(&mut self, i: u32, ticket: u64, path: &str, body: &Body) {
         let v = self.nodes[i as usize].version;
-        let expected = self
-            .site
-            .versions
-            .iter()
-            .find(|s| s.signed.manifest().version == v)
-            .and_then(|s| s.files.iter().find(|(p, _)| p == path))
-            .map(|(_, d)| d.as_slice());
-        let wrong = match expected {
-            Some(e) if e.len() == body.len() => {
-                e.iter().zip(body).filter(|(a, b)| a != b).count() as u64
-            }
-            Some(e) => e.len().max(body.len()) as u64,
-            None => body.len() as u64,
-        };
+        let wrong = self.wrong_bytes(v, path, body);
         let now = self.now;
         let n = &mut self.nodes[i as usize];
         n.outcome.corrupt_bytes += wrong;
@@ -775,6 +851,51 @@ impl World {
             return;
         }
         self.ticket_done(i);
+    }
+
+    /// Bytes of a delivered body that differ from the published asset.
+    fn wrong_bytes(&mut self, version: u64, path: &str, body: &Body) -> u64 {
+        let expected = self
+            .site
+            .versions
+            .iter()
+            .find(|s| s.signed.manifest().version == version)
+            .and_then(|s| s.files.iter().find(|(p, _)| p == path))
+            .map(|(_, d)| d.as_slice());
+        let Some(expected) = expected else {
+            return body.len() as u64;
+        };
+        let map = &self
+            .maps
+            .iter()
+            .find(|(v, _)| *v == version)
+            .expect("a map per version")
+            .1;
+        let asset = self.site.versions[0]
+            .files
+            .iter()
+            .position(|(p, _)| p == path)
+            .expect("listed") as u32;
+        let mut wrong = expected.len().abs_diff(body.len()) as u64;
+        let mut offset = 0usize;
+        for (piece, data) in map.asset_pieces(asset).zip(body.pieces()) {
+            let key = (buf_key(data), version, piece);
+            let published = expected.get(offset..offset + data.len()).unwrap_or(&[]);
+            offset += data.len();
+            if self.checked.contains_key(&key) {
+                continue;
+            }
+            if published == &data[..] {
+                self.checked.insert(key, data.clone());
+            } else {
+                wrong += data
+                    .iter()
+                    .zip(published.iter().chain(std::iter::repeat(&0)))
+                    .filter(|(a, b)| a != b)
+                    .count() as u64;
+            }
+        }
+        wrong
     }
 
     fn ticket_done(&mut self, i: u32) {
@@ -969,15 +1090,25 @@ fn parse_sdp(s: &str) -> Option<(u32, ConnId)> {
     Some((n.parse().ok()?, ConnId(c.parse().ok()?)))
 }
 
+/// Bytes a frame takes on the wire.
+fn wire_len(frame: &Frame) -> u64 {
+    (match frame {
+        Frame::Handshake { have, .. } => 55 + have.len(),
+        Frame::Piece { data, .. } => 5 + data.len(),
+        Frame::ManifestOffer { chunk, .. } => 17 + chunk.len(),
+        _ => 5,
+    }) as u64
+}
+
 /// Rewrites a handshake to claim every piece (what a silent peer lies about).
-fn claim_everything(bytes: Vec<u8>) -> Vec<u8> {
-    match Frame::decode(&bytes) {
-        Ok(Frame::Handshake {
+fn claim_everything(frame: Frame) -> Frame {
+    match frame {
+        Frame::Handshake {
             site_key,
             version,
             piece_count,
             have,
-        }) => {
+        } => {
             let mut all = vec![0xffu8; have.len()];
             let spare = (8 - piece_count % 8) % 8;
             if let Some(last) = all.last_mut() {
@@ -989,8 +1120,7 @@ fn claim_everything(bytes: Vec<u8>) -> Vec<u8> {
                 piece_count,
                 have: all,
             }
-            .encode()
         }
-        _ => bytes,
+        f => f,
     }
 }

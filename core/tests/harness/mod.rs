@@ -298,15 +298,17 @@ impl Net {
                     self.push(now + d, Ev::Open(n, c));
                 }
             }
-            Output::SendPeer { conn, mut bytes } => {
+            Output::SendPeer { conn, frame } => {
                 if self.silent(i) {
                     return;
                 }
                 let Some(&(n, c)) = self.links.get(&(i, conn)) else {
                     return;
                 };
+                // Over the wire format, so the codec runs too.
+                let mut bytes = frame.encode();
                 if self.nodes[i].behaviour == Behaviour::CorruptPieces
-                    && let Ok(Frame::Piece { .. }) = Frame::decode(&bytes)
+                    && let Frame::Piece { .. } = frame
                 {
                     let last = bytes.len() - 1;
                     bytes[last] ^= 0x5a;
@@ -357,7 +359,7 @@ impl Net {
             } => {
                 let node = &mut self.nodes[i];
                 node.tickets.remove(&ticket);
-                node.delivered.insert(path, body);
+                node.delivered.insert(path, body.to_vec());
                 if node.tickets.is_empty() && node.finished_at.is_none() {
                     node.finished_at = Some(now);
                 }
@@ -370,7 +372,7 @@ impl Net {
             Output::Event(Event::PeerBanned { conn, reason, .. }) => {
                 self.nodes[i].banned.push((conn, reason))
             }
-            Output::Event(_) => {}
+            Output::Event(_) | Output::HashPiece { .. } => {}
         }
     }
 
