@@ -18,7 +18,15 @@
 //!    `Range` request, when a peer request for it timed out or was rejected
 //!    and no other peer can take it, when no connected peer has it and the
 //!    discovery grace (time to meet peers after start) is over, or when it
-//!    has waited `piece_deadline` for a busy peer.
+//!    has waited `piece_deadline` for a busy peer. **With peers connected**
+//!    the origin is the last resort: a piece no connected peer has waits
+//!    `piece_deadline` too (a neighbour may fetch it and announce it), and
+//!    at most `origin_requests_with_peers` requests of at most
+//!    `origin_run_with_peers` pieces are in flight, starting at a random
+//!    candidate, so that visitors of a flash crowd fetch different pieces
+//!    from the origin and trade them instead of all fetching the same ones
+//!    (found with the simulator, `docs/sim.md`: 954 origin copies for 1000
+//!    visitors before this rule).
 //! 4. **Endgame.** When every wanted piece is in flight, idle slots of other
 //!    peers duplicate the oldest single requests; the first copy to arrive
 //!    wins and the others are cancelled.
@@ -73,6 +81,13 @@ pub struct SchedulerConfig {
     pub max_origin_run: u32,
     /// Most origin requests in flight.
     pub max_origin_requests: usize,
+    /// Most origin requests in flight while peers are connected.
+    pub origin_requests_with_peers: usize,
+    /// Most pieces in one origin request while peers are connected.
+    pub origin_run_with_peers: u32,
+    /// While peers are connected, how long a piece none of them has waits
+    /// (from when the page asked) for one of them to get it.
+    pub origin_wait_with_peers: Duration,
     /// Most peers asked for the same piece at once in endgame.
     pub endgame_copies: usize,
     /// Strikes (timeouts not made up for by deliveries) after which a peer
@@ -111,6 +126,9 @@ impl Default for SchedulerConfig {
             max_origin_run: 64,
             // What browsers allow per host over HTTP/1.1.
             max_origin_requests: 6,
+            origin_requests_with_peers: 1,
+            origin_run_with_peers: 4,
+            origin_wait_with_peers: Duration::from_millis(5_000),
             endgame_copies: 2,
             max_strikes: 8,
             await_swarm: false,
@@ -602,15 +620,26 @@ impl Scheduler {
         if self.origin_dirty {
             self.origin_dirty = false;
             self.wait_wake = None;
-            if self.origin_requests.len() < self.cfg.max_origin_requests {
+            if self.origin_requests.len() < self.origin_slots() {
                 let to_origin = self.origin_candidates(now);
-                self.plan_origin(to_origin, map, &mut actions);
+                self.plan_origin(to_origin, map, rng, &mut actions);
             }
         }
         if changed {
             self.endgame(now, rng, &mut actions);
         }
         actions
+    }
+
+    /// Origin requests allowed in flight now.
+    fn origin_slots(&self) -> usize {
+        if self.peers.is_empty() {
+            self.cfg.max_origin_requests
+        } else {
+            self.cfg
+                .origin_requests_with_peers
+                .min(self.cfg.max_origin_requests)
+        }
     }
 
     /// Idle pieces that should go to the origin now; notes when the next
@@ -628,8 +657,14 @@ impl Scheduler {
             let held_by_someone = self.avail[i] > 0 && self.peers.iter().any(|p| p.offers(piece));
             let go = if self.failed_at_peer[i] {
                 true
-            } else if held_by_someone {
-                let t = since + self.cfg.piece_deadline;
+            } else if held_by_someone || !self.peers.is_empty() {
+                // A busy peer has it, or a neighbour may soon: wait for them.
+                let t = since
+                    + if held_by_someone {
+                        self.cfg.piece_deadline
+                    } else {
+                        self.cfg.origin_wait_with_peers
+                    };
                 if now < t {
                     wake = Some(wake.map_or(t, |w| w.min(t)));
                 }
@@ -737,18 +772,32 @@ impl Scheduler {
         &mut self,
         mut pieces: Vec<PieceIndex>,
         map: &PieceMap,
+        rng: &mut Rng,
         actions: &mut Vec<Action>,
     ) {
         pieces.sort_unstable();
+        let (slots, max_run) = if self.peers.is_empty() {
+            (self.cfg.max_origin_requests, self.cfg.max_origin_run)
+        } else {
+            // Neighbours trade what each fetched: start somewhere random.
+            if !pieces.is_empty() {
+                let k = rng.below(pieces.len() as u64) as usize;
+                pieces.rotate_left(k);
+            }
+            (
+                self.origin_slots(),
+                self.cfg.origin_run_with_peers.min(self.cfg.max_origin_run),
+            )
+        };
         let mut i = 0;
-        while i < pieces.len() && self.origin_requests.len() < self.cfg.max_origin_requests {
+        while i < pieces.len() && self.origin_requests.len() < slots {
             let start = pieces[i];
             let asset = map.get(start).map(|p| p.asset);
             let mut end = start + 1;
             i += 1;
             while i < pieces.len()
                 && pieces[i] == end
-                && end - start < self.cfg.max_origin_run
+                && end - start < max_run
                 && map.get(end).map(|p| p.asset) == asset
             {
                 end += 1;

@@ -27,6 +27,8 @@ pub struct NodeOutcome {
     pub pieces_rejected: u64,
     /// Peers it banned.
     pub peers_banned: u64,
+    /// Its requests to peers that timed out.
+    pub request_timeouts: u64,
     /// Delivered bytes that differ from the published asset.
     pub corrupt_bytes: u64,
     /// For live sites: publication-to-delivery delay of each update.
@@ -185,6 +187,8 @@ pub struct Summary {
     pub pieces_rejected: u64,
     /// Peers banned, all nodes.
     pub peers_banned: u64,
+    /// Requests to peers that timed out, all nodes.
+    pub request_timeouts: u64,
     /// Live-site updates delivered, and their delay percentiles (seconds).
     pub updates_delivered: u64,
     /// Median publication-to-delivery delay of an update.
@@ -321,6 +325,7 @@ pub fn summarize(input: &SummaryInput<'_>, outcomes: &[(Role, &NodeOutcome)]) ->
         corrupt_bytes_accepted: outcomes.iter().map(|(_, o)| o.corrupt_bytes).sum(),
         pieces_rejected: outcomes.iter().map(|(_, o)| o.pieces_rejected).sum(),
         peers_banned: outcomes.iter().map(|(_, o)| o.peers_banned).sum(),
+        request_timeouts: outcomes.iter().map(|(_, o)| o.request_timeouts).sum(),
         updates_delivered: updates.len() as u64,
         update_p50_s: percentile(&updates, 0.5) as f64 / 1000.0,
         update_p95_s: percentile(&updates, 0.95) as f64 / 1000.0,

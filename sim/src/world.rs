@@ -969,6 +969,7 @@ impl World {
             n.outcome.uploaded = s.bytes_uploaded;
             n.outcome.pieces_rejected = s.pieces_rejected;
             n.outcome.peers_banned = s.peers_banned;
+            n.outcome.request_timeouts = s.request_timeouts;
         }
     }
 
