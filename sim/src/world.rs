@@ -127,7 +127,13 @@ enum Ev {
     Open(u32, ConnId),
     Frame(u32, ConnId, Frame),
     Closed(u32, ConnId),
-    Origin(u32, RequestId, Result<Vec<u8>, OriginError>),
+    /// An origin answer: (version index, file index, byte range), sliced
+    /// only when it arrives, so a long origin queue holds no bytes.
+    Origin(
+        u32,
+        RequestId,
+        Result<(usize, usize, std::ops::Range<usize>), OriginError>,
+    ),
     Timer(u32),
     Leave(u32),
     Publish(usize),
@@ -483,6 +489,7 @@ impl World {
                 }
             }
             Ev::Origin(i, request, result) => {
+                let result = result.map(|(v, f, r)| self.site.versions[v].files[f].1[r].to_vec());
                 if let Some(c) = self.client(i) {
                     c.handle_origin(now, request, result);
                     self.after_input(i);
@@ -808,14 +815,18 @@ impl World {
             return;
         }
         let v = self.nodes[i as usize].version;
+        let range = range.start as usize..range.end as usize;
         let body = self
             .site
             .versions
             .iter()
-            .find(|s| s.signed.manifest().version == v)
-            .and_then(|s| s.files.iter().find(|(p, _)| p == path))
-            .and_then(|(_, d)| d.get(range.start as usize..range.end as usize))
-            .map(<[u8]>::to_vec);
+            .position(|s| s.signed.manifest().version == v)
+            .and_then(|vi| {
+                let files = &self.site.versions[vi].files;
+                let fi = files.iter().position(|(p, _)| p == path)?;
+                files[fi].1.get(range.clone())?;
+                Some((vi, fi, range))
+            });
         let Some(body) = body else {
             self.push(
                 now + lat * 2,
@@ -823,7 +834,7 @@ impl World {
             );
             return;
         };
-        let len = body.len() as u64;
+        let len = body.2.len() as u64;
         let now_us = now.as_millis() * 1000 + lat.as_micros() as u64;
         let rate = (self.scenario.origin.up_mbps * 1e6 / 8.0) as u64;
         let start = self.origin_free_us.max(now_us);
