@@ -21,6 +21,7 @@ pub mod keygen;
 pub mod origin;
 pub mod publish;
 pub mod push;
+pub mod sim;
 pub mod ticker;
 pub mod verify;
 
@@ -59,6 +60,8 @@ pub enum Command {
     Tracker(peerhost_tracker::cli::TrackerArgs),
     /// Seed published sites, or mirror one from its signed manifest (cooperating hosts).
     Seed(peerhost_seeder::cli::SeedArgs),
+    /// Simulate a swarm scenario with real core clients on a virtual clock.
+    Sim(sim::Args),
     /// Benchmarks that print figures (add --json for one JSON object on the last line).
     Bench {
         /// What to measure.
@@ -109,6 +112,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<bool> {
         Command::Verify(args) => verify::run(args),
         Command::Push(args) => push::run(args).map(|()| true),
         Command::Demo(args) => demo::run(args).map(|()| true),
+        Command::Sim(args) => sim::run(args).map(|()| true),
         Command::Tracker(args) => run_async(peerhost_tracker::cli::run(args.clone())),
         Command::Seed(args) => run_async(peerhost_seeder::cli::run(args.clone())),
         Command::Bench {

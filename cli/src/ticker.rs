@@ -315,7 +315,7 @@ enum Link {
     LocalSdp(usize, ConnId, Sdp),
     Open(usize, ConnId),
     Closed(usize, ConnId),
-    Frame(usize, ConnId, Vec<u8>),
+    Frame(usize, ConnId, peerhost_core::wire::Frame),
 }
 
 /// When each visitor got one version's `score.json`.
@@ -427,9 +427,10 @@ impl Sim {
                     self.work.push_back(Link::Open(j, cj));
                 }
             }
-            Output::SendPeer { conn, bytes } => {
+            Output::SendPeer { conn, frame } => {
                 if let Some(&(j, cj)) = self.links.get(&(i, conn)) {
-                    self.work.push_back(Link::Frame(j, cj, bytes));
+                    // In memory: the frame value itself, as the simulator does.
+                    self.work.push_back(Link::Frame(j, cj, frame));
                 }
             }
             Output::ClosePeer { conn, .. } => {
@@ -451,6 +452,8 @@ impl Sim {
                     let _ = tx.send(Ev::Origin(i, request, r));
                 });
             }
+            // Hashing stays inline (the default); nothing to answer.
+            Output::HashPiece { .. } => {}
             Output::Deliver { path, .. } => {
                 if self.nodes[i].visitor && path == TICKER_FILE {
                     let version = self.nodes[i].client.manifest().map_or(0, |m| m.version());
@@ -519,8 +522,8 @@ impl Sim {
                     self.nodes[i].client.handle_peer_closed(now, conn);
                     i
                 }
-                Link::Frame(i, conn, bytes) => {
-                    self.nodes[i].client.handle_peer_frame(now, conn, &bytes);
+                Link::Frame(i, conn, frame) => {
+                    self.nodes[i].client.handle_peer_message(now, conn, frame);
                     i
                 }
             };

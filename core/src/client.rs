@@ -25,6 +25,27 @@
 //! on a data channel, close a connection, fetch a byte range from the origin,
 //! hand an asset to the page. Who connects to whom is the core's decision.
 //!
+//! # Verifying pieces: inline or deferred
+//! Every piece is checked against its SHA-256 in the signed manifest. By
+//! default the client hashes inline, inside the input that brought the
+//! piece. With [`ClientConfig::deferred_hashing`] it instead emits
+//! [`Output::HashPiece`] with a job id and the piece's bytes, keeps the
+//! piece aside, and goes on when the driver reports the digest through
+//! [`Client::handle_piece_hash`]. Nothing else changes: the piece is stored,
+//! delivered, re-served or refused (and its sender banned) exactly as with
+//! inline hashing, only later. This is the seam for
+//!
+//! - the browser, which hashes with `crypto.subtle.digest` (asynchronous,
+//!   several times faster than SHA-256 compiled to WASM), and
+//! - the simulator, which answers honest pieces it has hashed before from a
+//!   memo keyed by the shared buffer, and hashes everything else for real.
+//!
+//! A driver must answer every job with the SHA-256 of exactly the bytes it
+//! was given; answers to jobs of a manifest version the client has since
+//! left are ignored. Piece data is held as shared [`Bytes`]: one allocation
+//! per received piece, shared by the store, the frames that serve it onward
+//! and [`Body`] deliveries.
+//!
 //! # Trust
 //! Every piece, from a peer or the origin, is checked against the signed
 //! manifest before it is stored, delivered or served onward. A peer that
@@ -35,6 +56,8 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use crate::manifest::{
     Accepted, ManifestError, ManifestGuard, SignedManifest, SiteKey, VerifiedManifest,
@@ -84,6 +107,10 @@ pub struct ClientConfig {
     /// never mixes two versions; after that they are moved to the new
     /// version. Zero switches at once (the site allows mixing).
     pub max_switch_delay: Duration,
+    /// Hand piece hashing to the driver ([`Output::HashPiece`] /
+    /// [`Client::handle_piece_hash`]) instead of hashing inline; see the
+    /// module doc.
+    pub deferred_hashing: bool,
 }
 
 impl Default for ClientConfig {
@@ -101,7 +128,46 @@ impl Default for ClientConfig {
             leech_only: false,
             origin_attempts: 3,
             max_switch_delay: Duration::from_secs(10),
+            deferred_hashing: false,
         }
+    }
+}
+
+/// Identifies one piece-hashing job ([`Output::HashPiece`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HashJob(pub u64);
+
+/// An asset's verified bytes, as the pieces that make it up: shared with
+/// the client's store, not copied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Body {
+    pieces: Vec<Bytes>,
+    len: usize,
+}
+
+impl Body {
+    /// Total length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the asset is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The pieces, in order.
+    pub fn pieces(&self) -> &[Bytes] {
+        &self.pieces
+    }
+
+    /// The bytes in one contiguous buffer (one copy).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        for p in &self.pieces {
+            out.extend_from_slice(p);
+        }
+        out
     }
 }
 
@@ -255,12 +321,23 @@ pub enum Output {
         /// The remote answer.
         answer: Sdp,
     },
-    /// Send one frame on the data channel.
+    /// Send one frame on the data channel (as one message:
+    /// [`Frame::encode`]; in-memory drivers may pass the value itself to
+    /// [`Client::handle_peer_message`]).
     SendPeer {
         /// The connection.
         conn: ConnId,
-        /// An encoded [`Frame`].
-        bytes: Vec<u8>,
+        /// The frame.
+        frame: Frame,
+    },
+    /// Compute the SHA-256 of `data` and report it with
+    /// [`Client::handle_piece_hash`] (only with
+    /// [`ClientConfig::deferred_hashing`]).
+    HashPiece {
+        /// Id to answer with.
+        job: HashJob,
+        /// The bytes to hash.
+        data: Bytes,
     },
     /// Close and forget the connection.
     ClosePeer {
@@ -288,7 +365,7 @@ pub enum Output {
         /// Its content type.
         content_type: String,
         /// Every byte, verified.
-        body: Vec<u8>,
+        body: Body,
     },
     /// The asset for a ticket cannot be had.
     Failed {
@@ -380,15 +457,44 @@ impl Peer {
 struct Site {
     manifest: VerifiedManifest,
     map: PieceMap,
-    store: Vec<Option<Box<[u8]>>>,
+    store: Vec<Option<Bytes>>,
     scheduler: Scheduler,
     info_hash: InfoHash,
     origin_attempts: VecMap<PieceIndex, u32>,
-    origin_requests: VecMap<RequestId, Range<PieceIndex>>,
+    origin_requests: VecMap<RequestId, OriginFetch>,
     /// Added to the scheduler's request ids, which restart at 0 with each
     /// version, so a late answer for an older version is never taken for
     /// one of this version.
     request_base: u64,
+}
+
+/// An origin request: its pieces, and, once answered, the pieces still
+/// being hashed and the first failure.
+#[derive(Debug)]
+struct OriginFetch {
+    pieces: Range<PieceIndex>,
+    hashing: u32,
+    bad: Option<String>,
+}
+
+/// Whose piece is being hashed.
+#[derive(Debug, Clone, Copy)]
+enum HashFor {
+    Peer {
+        conn: ConnId,
+        remote: Option<PeerId>,
+    },
+    Origin(RequestId),
+}
+
+/// A piece waiting for its digest from the driver.
+#[derive(Debug)]
+struct PendingHash {
+    job: u64,
+    version: u64,
+    piece: PieceIndex,
+    data: Bytes,
+    from: HashFor,
 }
 
 impl Site {
@@ -448,6 +554,8 @@ pub struct Client {
     upload: UploadBudget,
     upload_wake: Option<Instant>,
     outputs: VecDeque<Output>,
+    hashing: VecDeque<PendingHash>,
+    next_job: u64,
     stats: Stats,
     next_conn: u64,
     next_ticket: u64,
@@ -488,6 +596,8 @@ impl Client {
             tracker: TrackerLink::default(),
             upload_wake: None,
             outputs: VecDeque::new(),
+            hashing: VecDeque::new(),
+            next_job: 0,
             stats: Stats::default(),
             next_conn: 0,
             next_ticket: 0,
@@ -558,7 +668,7 @@ impl Client {
     pub fn asset_bytes(&self, path: &str) -> Option<Vec<u8>> {
         let site = self.site.as_ref()?;
         let (i, _) = site.manifest.manifest().asset(path)?;
-        assemble(site, i as u32)
+        assemble(site, i as u32).map(|b| b.to_vec())
     }
 
     /// Next output for the driver, if any.
@@ -568,24 +678,21 @@ impl Client {
 
     /// When to call [`Client::handle_timeout`] next, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut t: Vec<Instant> = Vec::new();
-        if let Some(s) = &self.site {
-            t.extend(s.scheduler.next_deadline());
-        }
-        t.extend(self.tracker.next_announce);
-        t.extend(self.tracker.draft.as_ref().map(|d| d.deadline));
-        t.extend(self.upload_wake);
-        t.extend(self.pending_switch.as_ref().map(|(_, at)| *at));
-        for p in self.peers.values() {
-            match p.phase {
-                Phase::Offered { expires, .. } => t.push(expires),
-                Phase::Connecting { deadline } | Phase::AwaitingHandshake { deadline } => {
-                    t.push(deadline)
-                }
-                _ => {}
+        let fixed = [
+            self.site.as_ref().and_then(|s| s.scheduler.next_deadline()),
+            self.tracker.next_announce,
+            self.tracker.draft.as_ref().map(|d| d.deadline),
+            self.upload_wake,
+            self.pending_switch.as_ref().map(|(_, at)| *at),
+        ];
+        let peers = self.peers.values().filter_map(|p| match p.phase {
+            Phase::Offered { expires, .. } => Some(expires),
+            Phase::Connecting { deadline } | Phase::AwaitingHandshake { deadline } => {
+                Some(deadline)
             }
-        }
-        t.into_iter().min()
+            _ => None,
+        });
+        fixed.into_iter().flatten().chain(peers).min()
     }
 
     // ----------------------------------------------------------------- inputs
@@ -662,7 +769,7 @@ impl Client {
                 .map
                 .verify(piece, data)
                 .is_ok()
-                && self.store_piece(now, piece, data, None)
+                && self.store_piece(now, piece, Bytes::copy_from_slice(data), None)
             {
                 taken += 1;
             }
@@ -686,7 +793,7 @@ impl Client {
         for piece in site.map.asset_pieces(ai as u32) {
             site.scheduler.want(piece, ticket.0, now);
         }
-        self.deliver_ready();
+        self.deliver_ready(None);
         self.drive(now);
         Ok(ticket)
     }
@@ -895,7 +1002,7 @@ impl Client {
             deadline: now + self.config.connect_timeout,
         };
         if let Some(frame) = self.handshake_frame() {
-            self.send(conn, &frame);
+            self.send(conn, frame);
         }
         self.drive(now);
     }
@@ -913,14 +1020,142 @@ impl Client {
             return;
         }
         match Frame::decode(bytes) {
-            Ok(frame) => {
-                if let Err(m) = self.on_frame(now, conn, frame) {
-                    self.ban(conn, m);
-                }
-            }
+            Ok(frame) => self.on_checked_frame(now, conn, frame),
             Err(e) => self.ban(conn, Misbehaviour::MalformedFrame(e)),
         }
         self.drive(now);
+    }
+
+    /// One frame from `conn`, passed as a value by an in-memory driver (the
+    /// simulator): checked against the decoder's limits, then handled as
+    /// [`Client::handle_peer_frame`] would. Piece data is kept, not copied.
+    pub fn handle_peer_message(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+        if !self.peers.get(&conn).is_some_and(Peer::is_open) {
+            return;
+        }
+        match frame.check() {
+            Ok(()) => self.on_checked_frame(now, conn, frame),
+            Err(e) => self.ban(conn, Misbehaviour::MalformedFrame(e)),
+        }
+        self.drive(now);
+    }
+
+    fn on_checked_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+        if let Err(m) = self.on_frame(now, conn, frame) {
+            self.ban(conn, m);
+        }
+    }
+
+    /// The SHA-256 of the bytes of hashing job `job` ([`Output::HashPiece`]).
+    /// Unknown jobs (already answered, or of a version the client left)
+    /// are ignored.
+    pub fn handle_piece_hash(&mut self, now: Instant, job: HashJob, digest: Digest) {
+        let Some(k) = self.hashing.iter().position(|h| h.job == job.0) else {
+            return;
+        };
+        let h = self.hashing.remove(k).expect("found");
+        let Some(site) = &self.site else { return };
+        if site.version() != h.version {
+            return;
+        }
+        let ok = site.map.get(h.piece).is_some_and(|p| p.hash == digest);
+        self.piece_checked(now, h.piece, h.data, h.from, ok);
+        self.drive(now);
+    }
+
+    /// Checks `data` against the manifest, inline or through the driver.
+    fn verify_piece(&mut self, now: Instant, piece: PieceIndex, data: Bytes, from: HashFor) {
+        let site = self.site.as_ref().expect("site");
+        let Some(p) = site.map.get(piece) else {
+            return self.piece_checked(now, piece, data, from, false);
+        };
+        if data.len() != p.len as usize {
+            return self.piece_checked(now, piece, data, from, false);
+        }
+        if !self.config.deferred_hashing {
+            let ok = Digest::of(&data) == p.hash;
+            return self.piece_checked(now, piece, data, from, ok);
+        }
+        let job = self.next_job;
+        self.next_job += 1;
+        self.hashing.push_back(PendingHash {
+            job,
+            version: site.version(),
+            piece,
+            data: data.clone(),
+            from,
+        });
+        self.outputs.push_back(Output::HashPiece {
+            job: HashJob(job),
+            data,
+        });
+    }
+
+    /// A piece's hash was checked: store it, or refuse it and blame its sender.
+    fn piece_checked(
+        &mut self,
+        now: Instant,
+        piece: PieceIndex,
+        data: Bytes,
+        from: HashFor,
+        ok: bool,
+    ) {
+        let len = data.len() as u64;
+        let asset = self
+            .site
+            .as_ref()
+            .and_then(|s| s.map.get(piece))
+            .map(|p| p.asset);
+        match from {
+            HashFor::Peer { conn, remote } => {
+                if ok && let Some(asset) = asset {
+                    self.stats.bytes_from_peers += len;
+                    self.count_asset(asset, len, 0);
+                    self.store_piece(now, piece, data, Some(conn));
+                } else {
+                    self.stats.pieces_rejected += 1;
+                    if self.peers.contains_key(&conn) {
+                        self.ban(conn, Misbehaviour::BadPiece(piece));
+                    } else if let Some(id) = remote {
+                        // Gone before its bytes were judged: never again.
+                        self.banned.insert(id);
+                    }
+                }
+            }
+            HashFor::Origin(request) => {
+                if ok && let Some(asset) = asset {
+                    self.stats.bytes_from_origin += len;
+                    self.count_asset(asset, 0, len);
+                    self.store_piece(now, piece, data, None);
+                } else {
+                    self.stats.pieces_rejected += 1;
+                    self.origin_failed(piece);
+                }
+                self.origin_piece_done(request, (!ok).then_some("bytes do not match the manifest"));
+            }
+        }
+    }
+
+    /// One piece of an origin answer was judged; the request is finished
+    /// when the last one is.
+    fn origin_piece_done(&mut self, request: RequestId, bad: Option<&str>) {
+        let Some(site) = &mut self.site else { return };
+        let Some(fetch) = site.origin_requests.get_mut(&request) else {
+            return;
+        };
+        if fetch.bad.is_none() {
+            fetch.bad = bad.map(str::to_owned);
+        }
+        fetch.hashing = fetch.hashing.saturating_sub(1);
+        if fetch.hashing > 0 {
+            return;
+        }
+        let fetch = site.origin_requests.remove(&request).expect("present");
+        site.scheduler
+            .origin_finished(RequestId(request.0 - site.request_base));
+        if let Some(reason) = fetch.bad {
+            self.fail_exhausted(&reason);
+        }
     }
 
     /// The origin answered the fetch `request` with the bytes of its range,
@@ -932,49 +1167,39 @@ impl Client {
         result: Result<Vec<u8>, OriginError>,
     ) {
         let Some(site) = &mut self.site else { return };
-        let Some(pieces) = site.origin_requests.remove(&request) else {
+        let Some(fetch) = site.origin_requests.get_mut(&request) else {
             return;
         };
-        site.scheduler
-            .origin_finished(RequestId(request.0 - site.request_base));
-        let reason = match result {
+        if fetch.hashing > 0 {
+            return; // answered twice
+        }
+        let pieces = fetch.pieces.clone();
+        match result {
             Ok(body) => {
+                let body = Bytes::from(body);
+                fetch.hashing = pieces.len() as u32;
                 let base = site.map.get(pieces.start).map_or(0, |p| p.offset);
-                let mut bad = None;
-                for piece in pieces.clone() {
+                for piece in pieces {
                     let p = self.piece_ref(piece);
                     let from = (p.offset - base) as usize;
-                    let data = body.get(from..from + p.len as usize);
-                    let ok = data.is_some_and(|d| {
-                        self.site
-                            .as_ref()
-                            .expect("site")
-                            .map
-                            .verify(piece, d)
-                            .is_ok()
-                    });
-                    if ok {
-                        let data = data.expect("checked");
-                        self.stats.bytes_from_origin += u64::from(p.len);
-                        self.count_asset(p.asset, 0, u64::from(p.len));
-                        self.store_piece(now, piece, data, None);
+                    let to = from + p.len as usize;
+                    let data = if to <= body.len() {
+                        body.slice(from..to)
                     } else {
-                        self.stats.pieces_rejected += 1;
-                        bad = Some("bytes do not match the manifest".to_owned());
-                        self.origin_failed(piece);
-                    }
+                        Bytes::new()
+                    };
+                    self.verify_piece(now, piece, data, HashFor::Origin(request));
                 }
-                bad
             }
             Err(e) => {
-                for piece in pieces.clone() {
+                site.origin_requests.remove(&request);
+                site.scheduler
+                    .origin_finished(RequestId(request.0 - site.request_base));
+                for piece in pieces {
                     self.origin_failed(piece);
                 }
-                Some(e.0)
+                self.fail_exhausted(&e.0);
             }
-        };
-        if let Some(reason) = reason {
-            self.fail_exhausted(&reason);
         }
         self.drive(now);
     }
@@ -1072,7 +1297,7 @@ impl Client {
                     if let Some(p) = self.peers.get_mut(&conn) {
                         p.cancelled.remove(&piece);
                     }
-                    self.send(conn, &Frame::Request { piece });
+                    self.send(conn, Frame::Request { piece });
                 }
                 Action::Cancel { conn, piece } => {
                     self.stats.request_timeouts += 1;
@@ -1085,7 +1310,14 @@ impl Client {
                     let last = *site.map.get(pieces.end - 1).expect("piece");
                     let asset = &site.manifest.manifest().assets[first.asset as usize];
                     let request = RequestId(site.request_base + request.0);
-                    site.origin_requests.insert(request, pieces.clone());
+                    site.origin_requests.insert(
+                        request,
+                        OriginFetch {
+                            pieces: pieces.clone(),
+                            hashing: 0,
+                            bad: None,
+                        },
+                    );
                     self.next_request = self.next_request.max(request.0 + 1);
                     self.outputs.push_back(Output::FetchOrigin {
                         request,
@@ -1101,7 +1333,7 @@ impl Client {
         if let Some(p) = self.peers.get_mut(&conn) {
             p.cancelled.insert(piece);
         }
-        self.send(conn, &Frame::Cancel { piece });
+        self.send(conn, Frame::Cancel { piece });
     }
 
     fn start_announce(&mut self, now: Instant) {
@@ -1335,12 +1567,9 @@ impl Client {
         })
     }
 
-    fn send(&mut self, conn: ConnId, frame: &Frame) {
+    fn send(&mut self, conn: ConnId, frame: Frame) {
         if self.peers.get(&conn).is_some_and(Peer::is_open) {
-            self.outputs.push_back(Output::SendPeer {
-                conn,
-                bytes: frame.encode(),
-            });
+            self.outputs.push_back(Output::SendPeer { conn, frame });
         }
     }
 
@@ -1428,7 +1657,7 @@ impl Client {
                 } else if version < site.version() {
                     let bytes = site.manifest.signed().to_bytes();
                     for f in manifest_offer_frames(site.version(), &bytes) {
-                        self.send(conn, &f);
+                        self.send(conn, f);
                     }
                 }
                 self.peers.get_mut(&conn).expect("open peer").their_have = Some(have);
@@ -1472,7 +1701,7 @@ impl Client {
                         .remove(&piece);
                 }
             }
-            Frame::Piece { piece, data } => self.on_piece(now, conn, piece, &data, same_version)?,
+            Frame::Piece { piece, data } => self.on_piece(now, conn, piece, data, same_version)?,
             Frame::ManifestOffer {
                 version,
                 total_len,
@@ -1491,7 +1720,7 @@ impl Client {
             || self.upload.exhausted()
             || peer.uploads.len() >= MAX_REQUESTS_IN_FLIGHT
         {
-            self.send(conn, &Frame::Reject { piece });
+            self.send(conn, Frame::Reject { piece });
             return;
         }
         if !peer.uploads.contains(&piece) {
@@ -1502,7 +1731,9 @@ impl Client {
 
     /// Sends queued pieces, one per peer in turn, while the budget allows.
     fn pump_uploads(&mut self, now: Instant) {
-        if self.upload_wake.is_some_and(|t| now < t) {
+        if self.upload_wake.is_some_and(|t| now < t)
+            || self.peers.values().all(|p| p.uploads.is_empty())
+        {
             return;
         }
         self.upload_wake = None;
@@ -1521,12 +1752,12 @@ impl Client {
                 match self.upload.take(now, len) {
                     Allowance::Now => {
                         self.peers.get_mut(&conn).expect("peer").uploads.pop_front();
+                        // The stored buffer itself: shared, not copied.
                         let data = site.store[piece as usize]
-                            .as_deref()
-                            .expect("held pieces are stored")
-                            .to_vec();
+                            .clone()
+                            .expect("held pieces are stored");
                         self.stats.bytes_uploaded += len;
-                        self.send(conn, &Frame::Piece { piece, data });
+                        self.send(conn, Frame::Piece { piece, data });
                         sent_any = true;
                     }
                     Allowance::Later(t) => {
@@ -1562,7 +1793,7 @@ impl Client {
             .collect();
         for (conn, pieces) in queued {
             for piece in pieces {
-                self.send(conn, &Frame::Reject { piece });
+                self.send(conn, Frame::Reject { piece });
             }
         }
     }
@@ -1572,26 +1803,20 @@ impl Client {
         now: Instant,
         conn: ConnId,
         piece: PieceIndex,
-        data: &[u8],
+        data: Bytes,
         same_version: bool,
     ) -> Result<(), Misbehaviour> {
         let site = self.site.as_mut().expect("site");
         let requested = same_version && site.scheduler.is_requested_from(conn, piece);
+        let peer = self.peers.get_mut(&conn).expect("open peer");
         if !requested {
-            let peer = self.peers.get_mut(&conn).expect("open peer");
             if peer.cancelled.remove(&piece) {
                 return Ok(()); // a late answer to a cancelled request
             }
             return Err(Misbehaviour::UnrequestedPiece(piece));
         }
-        if site.map.verify(piece, data).is_err() {
-            self.stats.pieces_rejected += 1;
-            return Err(Misbehaviour::BadPiece(piece));
-        }
-        let asset = site.map.get(piece).expect("verified").asset;
-        self.stats.bytes_from_peers += data.len() as u64;
-        self.count_asset(asset, data.len() as u64, 0);
-        self.store_piece(now, piece, data, Some(conn));
+        let remote = peer.remote;
+        self.verify_piece(now, piece, data, HashFor::Peer { conn, remote });
         Ok(())
     }
 
@@ -1653,14 +1878,15 @@ impl Client {
         &mut self,
         now: Instant,
         piece: PieceIndex,
-        data: &[u8],
+        data: Bytes,
         from: Option<ConnId>,
     ) -> bool {
         let site = self.site.as_mut().expect("site");
         if site.have().has(piece) {
             return false;
         }
-        site.store[piece as usize] = Some(data.into());
+        let asset = site.map.get(piece).map(|p| p.asset);
+        site.store[piece as usize] = Some(data);
         site.origin_attempts.remove(&piece);
         let losers = site.scheduler.piece_verified(piece, from, now);
         let version = site.version();
@@ -1677,19 +1903,20 @@ impl Client {
             .map(|(c, _)| *c)
             .collect();
         for conn in targets {
-            self.send(conn, &Frame::Have { piece });
+            self.send(conn, Frame::Have { piece });
         }
-        self.deliver_ready();
+        self.deliver_ready(asset);
         true
     }
 
     fn count_asset(&mut self, asset: u32, peers: u64, origin: u64) {
         let Some(site) = &self.site else { return };
-        let path = site.manifest.manifest().assets[asset as usize].path.clone();
-        let e = self
-            .stats
-            .per_asset
-            .get_or_insert_with(path, Default::default);
+        let path = &site.manifest.manifest().assets[asset as usize].path;
+        // Look up before inserting: no path allocation per piece.
+        if !self.stats.per_asset.contains_key(path) {
+            self.stats.per_asset.insert(path.clone(), (0, 0));
+        }
+        let e = self.stats.per_asset.get_mut(path).expect("inserted");
         e.0 += peers;
         e.1 += origin;
     }
@@ -1746,11 +1973,14 @@ impl Client {
         }
     }
 
-    fn deliver_ready(&mut self) {
+    /// Delivers the tickets whose asset is complete (only those for `asset`
+    /// if given: the one a new piece belongs to).
+    fn deliver_ready(&mut self, asset: Option<u32>) {
         let Some(site) = &self.site else { return };
         let ready: Vec<(Ticket, String, u32)> = self
             .tickets
             .iter()
+            .filter(|(_, (_, a))| asset.is_none_or(|x| x == *a))
             .filter(|(_, (_, a))| site.map.asset_pieces(*a).all(|p| site.have().has(p)))
             .map(|(t, (p, a))| (*t, p.clone(), *a))
             .collect();
@@ -1797,15 +2027,15 @@ impl Client {
             tuning.await_swarm = true;
         }
         let mut scheduler = Scheduler::new(tuning, map.len(), now);
-        let mut store: Vec<Option<Box<[u8]>>> = vec![None; map.len() as usize];
+        let mut store: Vec<Option<Bytes>> = vec![None; map.len() as usize];
         if let Some(old) = self.site.take() {
             // Answers to the old version's requests may still arrive: expect them.
             for (conn, piece) in old.scheduler.peer_requests() {
                 self.cancel(conn, piece);
             }
             // Sorted once, searched per new piece: n log n for big sites.
-            let mut by_hash: Vec<(Digest, &[u8])> = (0..old.map.len())
-                .filter_map(|i| Some((old.map.get(i)?.hash, old.store[i as usize].as_deref()?)))
+            let mut by_hash: Vec<(Digest, &Bytes)> = (0..old.map.len())
+                .filter_map(|i| Some((old.map.get(i)?.hash, old.store[i as usize].as_ref()?)))
                 .collect();
             by_hash.sort_unstable_by_key(|(h, _)| *h);
             for i in 0..map.len() {
@@ -1815,7 +2045,7 @@ impl Client {
                     .ok()
                     .map(|j| by_hash[j].1);
                 if let Some(data) = held.filter(|d| d.len() == p.len as usize) {
-                    store[i as usize] = Some((*data).into());
+                    store[i as usize] = Some(data.clone());
                     scheduler.piece_verified(i, None, now);
                 }
             }
@@ -1845,6 +2075,8 @@ impl Client {
             }
         }
         let info_hash = swarm_id(self.guard.site_key(), verified.version());
+        // Pieces being hashed belong to the old version.
+        self.hashing.clear();
         self.site = Some(Site {
             manifest: verified,
             map,
@@ -1879,7 +2111,7 @@ impl Client {
                 }
             }
         }
-        self.deliver_ready();
+        self.deliver_ready(None);
         // Tell open peers: a new handshake, and the manifest to those behind.
         let open: Vec<(ConnId, Option<u64>)> = self
             .peers
@@ -1901,10 +2133,10 @@ impl Client {
         let version = site.version();
         let offer = manifest_offer_frames(version, &site.manifest.signed().to_bytes());
         for (conn, their) in open {
-            self.send(conn, &handshake);
+            self.send(conn, handshake.clone());
             if their.is_some_and(|v| v < version) {
                 for f in &offer {
-                    self.send(conn, f);
+                    self.send(conn, f.clone());
                 }
             }
             // Their bitfield for the new version comes with their next handshake.
@@ -1916,11 +2148,14 @@ impl Client {
     }
 }
 
-fn assemble(site: &Site, asset: u32) -> Option<Vec<u8>> {
-    let mut body =
-        Vec::with_capacity(site.manifest.manifest().assets[asset as usize].size as usize);
-    for piece in site.map.asset_pieces(asset) {
-        body.extend_from_slice(site.store[piece as usize].as_deref()?);
+fn assemble(site: &Site, asset: u32) -> Option<Body> {
+    let range = site.map.asset_pieces(asset);
+    let mut pieces = Vec::with_capacity(range.len());
+    let mut len = 0;
+    for piece in range {
+        let p = site.store[piece as usize].clone()?;
+        len += p.len();
+        pieces.push(p);
     }
-    Some(body)
+    Some(Body { pieces, len })
 }

@@ -18,15 +18,37 @@
 //!    `Range` request, when a peer request for it timed out or was rejected
 //!    and no other peer can take it, when no connected peer has it and the
 //!    discovery grace (time to meet peers after start) is over, or when it
-//!    has waited `piece_deadline` for a busy peer.
+//!    has waited `piece_deadline` for a busy peer. **With peers connected**
+//!    the origin is the last resort: a piece no connected peer has waits
+//!    `piece_deadline` too (a neighbour may fetch it and announce it), and
+//!    at most `origin_requests_with_peers` requests of at most
+//!    `origin_run_with_peers` pieces are in flight, starting at a random
+//!    candidate, so that visitors of a flash crowd fetch different pieces
+//!    from the origin and trade them instead of all fetching the same ones
+//!    (found with the simulator, `docs/sim.md`: 954 origin copies for 1000
+//!    visitors before this rule).
 //! 4. **Endgame.** When every wanted piece is in flight, idle slots of other
 //!    peers duplicate the oldest single requests; the first copy to arrive
 //!    wins and the others are cancelled.
 //!
 //! Bad bytes are not the scheduler's call: the client verifies and drops the
 //! peer, then tells the scheduler the peer left.
+//!
+//! # Cost
+//! [`Scheduler::poll`] runs after every input a client gets, so it works
+//! incrementally. It keeps one invariant: after a poll, no idle wanted
+//! piece (wanted, not requested, not at the origin) is held by a peer with
+//! a free slot. Only what can break it is looked at again: pieces that
+//! became idle or gained a holder (a `Have`), and peers whose slots freed
+//! up or that joined. Origin decisions are re-made only when they can
+//! change (a piece became idle, a holder left, a request failed, an origin
+//! slot freed, the grace ended, or a wait for a busy peer ran out), and
+//! request deadlines are kept per peer (a delivery refreshes all of that
+//! peer's deadlines, so each request's deadline is `max(sent, last
+//! delivery) + request_timeout`). Piece state lives in plain vectors
+//! indexed by piece, not maps.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::VecDeque;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -59,6 +81,13 @@ pub struct SchedulerConfig {
     pub max_origin_run: u32,
     /// Most origin requests in flight.
     pub max_origin_requests: usize,
+    /// Most origin requests in flight while peers are connected.
+    pub origin_requests_with_peers: usize,
+    /// Most pieces in one origin request while peers are connected.
+    pub origin_run_with_peers: u32,
+    /// While peers are connected, how long a piece none of them has waits
+    /// (from when the page asked) for one of them to get it.
+    pub origin_wait_with_peers: Duration,
     /// Most peers asked for the same piece at once in endgame.
     pub endgame_copies: usize,
     /// Strikes (timeouts not made up for by deliveries) after which a peer
@@ -97,6 +126,9 @@ impl Default for SchedulerConfig {
             max_origin_run: 64,
             // What browsers allow per host over HTTP/1.1.
             max_origin_requests: 6,
+            origin_requests_with_peers: 1,
+            origin_run_with_peers: 4,
+            origin_wait_with_peers: Duration::from_millis(5_000),
             endgame_copies: 2,
             max_strikes: 8,
             await_swarm: false,
@@ -138,26 +170,55 @@ pub enum Action {
 
 #[derive(Debug, Clone)]
 struct PeerSlot {
+    conn: ConnId,
     have: Bitfield,
-    in_flight: usize,
     strikes: u32,
-    refused: BTreeSet<PieceIndex>,
+    refused: Bitfield,
+    /// Requests in flight, oldest first, with the time each was sent.
+    sent: VecDeque<(PieceIndex, Instant)>,
+    /// Latest delivery: every request in flight waits at least
+    /// `request_timeout` from it.
+    last_delivery: Instant,
 }
 
 impl PeerSlot {
+    fn in_flight(&self) -> usize {
+        self.sent.len()
+    }
+
     fn capacity(&self, pipeline: usize) -> usize {
         (pipeline >> self.strikes.min(8)).max(1)
     }
 
+    fn has_room(&self, pipeline: usize) -> bool {
+        self.in_flight() < self.capacity(pipeline)
+    }
+
     /// Holds `piece` and has not refused it (or timed out on it).
     fn offers(&self, piece: PieceIndex) -> bool {
-        self.have.has(piece) && !self.refused.contains(&piece)
+        self.have.has(piece) && !self.refused.has(piece)
     }
 
     /// Can take a request for `piece` now.
     fn can_take(&self, piece: PieceIndex, pipeline: usize) -> bool {
-        self.offers(piece) && self.in_flight < self.capacity(pipeline)
+        self.offers(piece) && self.has_room(pipeline)
     }
+
+    fn deadline(&self, sent: Instant, timeout: Duration) -> Instant {
+        sent.max(self.last_delivery) + timeout
+    }
+
+    /// The earliest deadline of its requests (the oldest one's).
+    fn earliest_deadline(&self, timeout: Duration) -> Option<Instant> {
+        self.sent.front().map(|(_, s)| self.deadline(*s, timeout))
+    }
+}
+
+/// A wanted piece: its priority (lower first) and since when it is wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Want {
+    priority: u64,
+    since: Instant,
 }
 
 /// Piece selection and deadlines for one manifest version.
@@ -165,40 +226,58 @@ impl PeerSlot {
 pub struct Scheduler {
     cfg: SchedulerConfig,
     done: Bitfield,
+    /// Connected peers holding each piece.
     avail: Vec<u16>,
-    /// Wanted, not yet verified pieces: priority (lower first) and since when.
-    wanted: BTreeMap<PieceIndex, (u64, Instant)>,
-    /// Peer requests in flight per piece, with their deadlines.
-    requests: BTreeMap<PieceIndex, Vec<(ConnId, Instant)>>,
-    /// Pieces covered by an origin request in flight.
-    at_origin: BTreeMap<PieceIndex, RequestId>,
-    origin_requests: BTreeMap<RequestId, Range<PieceIndex>>,
+    /// Wanted, not yet verified pieces.
+    wanted: Vec<Option<Want>>,
+    wanted_count: usize,
+    /// Peers asked for each piece (one, or a few in endgame).
+    asked: Vec<Vec<ConnId>>,
+    /// The origin request covering each piece, if any.
+    at_origin: Vec<Option<RequestId>>,
+    origin_requests: Vec<(RequestId, Range<PieceIndex>)>,
     /// Pieces a peer failed (timeout, reject, vanished mid-piece): origin next
     /// unless another peer can take them right away.
-    failed_at_peer: BTreeSet<PieceIndex>,
-    peers: BTreeMap<ConnId, PeerSlot>,
+    failed_at_peer: Vec<bool>,
+    /// Connected peers on our version, sorted by connection.
+    peers: Vec<PeerSlot>,
     grace_until: Option<Instant>,
     next_request: u64,
     last_poll: Instant,
+    /// Idle pieces that may now be assignable to a peer.
+    dirty_pieces: Vec<PieceIndex>,
+    /// Peers that may now take more requests.
+    dirty_peers: Vec<ConnId>,
+    /// Origin decisions may have changed.
+    origin_dirty: bool,
+    /// No later than when an idle piece's wait for a busy peer ends (may be
+    /// early, never late).
+    wait_wake: Option<Instant>,
 }
 
 impl Scheduler {
     /// A scheduler for `piece_count` pieces, started at `now`.
     pub fn new(cfg: SchedulerConfig, piece_count: u32, now: Instant) -> Scheduler {
         let grace_until = Some(now + cfg.discovery_grace);
+        let n = piece_count as usize;
         Scheduler {
             cfg,
             done: Bitfield::new(piece_count),
-            avail: vec![0; piece_count as usize],
-            wanted: BTreeMap::new(),
-            requests: BTreeMap::new(),
-            at_origin: BTreeMap::new(),
-            origin_requests: BTreeMap::new(),
-            failed_at_peer: BTreeSet::new(),
-            peers: BTreeMap::new(),
+            avail: vec![0; n],
+            wanted: vec![None; n],
+            wanted_count: 0,
+            asked: vec![Vec::new(); n],
+            at_origin: vec![None; n],
+            origin_requests: Vec::new(),
+            failed_at_peer: vec![false; n],
+            peers: Vec::new(),
             grace_until,
             next_request: 0,
             last_poll: now,
+            dirty_pieces: Vec::new(),
+            dirty_peers: Vec::new(),
+            origin_dirty: true,
+            wait_wake: None,
         }
     }
 
@@ -217,7 +296,9 @@ impl Scheduler {
 
     /// Stops waiting for peers to show up: the tracker cannot be reached.
     pub fn end_grace(&mut self) {
-        self.grace_until = None;
+        if self.grace_until.take().is_some() {
+            self.origin_dirty = true;
+        }
     }
 
     /// Discovery has settled (every offer answered, every connection up or
@@ -225,7 +306,7 @@ impl Scheduler {
     /// for connected peers to fetch what nobody has yet.
     pub fn discovery_settled(&mut self) {
         if !self.cfg.await_swarm || self.peers.is_empty() {
-            self.grace_until = None;
+            self.end_grace();
         }
     }
 
@@ -234,55 +315,117 @@ impl Scheduler {
         self.grace_until.is_some_and(|t| now < t)
     }
 
+    fn is_idle(&self, piece: PieceIndex) -> bool {
+        let i = piece as usize;
+        self.wanted[i].is_some() && self.asked[i].is_empty() && self.at_origin[i].is_none()
+    }
+
+    /// `piece` may have become idle: look at it again, for peers and origin.
+    fn mark_idle(&mut self, piece: PieceIndex) {
+        if let Some(w) = self.wanted[piece as usize]
+            && self.is_idle(piece)
+        {
+            self.dirty_pieces.push(piece);
+            self.origin_dirty = true;
+            let t = w.since + self.cfg.piece_deadline;
+            self.wait_wake = Some(self.wait_wake.map_or(t, |w| w.min(t)));
+        }
+    }
+
+    fn mark_peer(&mut self, conn: ConnId) {
+        if !self.dirty_peers.contains(&conn) {
+            self.dirty_peers.push(conn);
+        }
+    }
+
+    fn slot(&self, conn: ConnId) -> Option<&PeerSlot> {
+        let i = self.peers.binary_search_by_key(&conn, |p| p.conn).ok()?;
+        Some(&self.peers[i])
+    }
+
+    fn slot_mut(&mut self, conn: ConnId) -> Option<&mut PeerSlot> {
+        let i = self.peers.binary_search_by_key(&conn, |p| p.conn).ok()?;
+        Some(&mut self.peers[i])
+    }
+
     /// The page wants `piece`; lower `priority` values go first.
     pub fn want(&mut self, piece: PieceIndex, priority: u64, now: Instant) {
-        if !self.done.has(piece) && piece < self.done.len() {
-            self.wanted
-                .entry(piece)
-                .and_modify(|e| e.0 = e.0.min(priority))
-                .or_insert((priority, now));
+        if self.done.has(piece) || piece >= self.done.len() {
+            return;
+        }
+        match &mut self.wanted[piece as usize] {
+            Some(w) => w.priority = w.priority.min(priority),
+            slot @ None => {
+                *slot = Some(Want {
+                    priority,
+                    since: now,
+                });
+                self.wanted_count += 1;
+                self.mark_idle(piece);
+            }
         }
     }
 
     /// The page no longer waits for `piece`; requests in flight run out.
     pub fn unwant(&mut self, piece: PieceIndex) {
-        self.wanted.remove(&piece);
-        self.failed_at_peer.remove(&piece);
+        let i = piece as usize;
+        if i < self.wanted.len() {
+            if self.wanted[i].take().is_some() {
+                self.wanted_count -= 1;
+            }
+            self.failed_at_peer[i] = false;
+        }
     }
 
     /// Every peer request in flight, as (peer, piece).
     pub fn peer_requests(&self) -> Vec<(ConnId, PieceIndex)> {
-        self.requests
+        self.asked
             .iter()
-            .flat_map(|(p, v)| v.iter().map(move |(c, _)| (*c, *p)))
+            .enumerate()
+            .flat_map(|(p, v)| v.iter().map(move |c| (*c, p as PieceIndex)))
             .collect()
     }
 
     /// A peer on our version joined with the pieces it holds.
     pub fn peer_joined(&mut self, conn: ConnId, have: Bitfield) {
         self.peer_left(conn);
-        for i in 0..have.len() {
+        for i in 0..have.len().min(self.done.len()) {
             if have.has(i) {
                 self.avail[i as usize] = self.avail[i as usize].saturating_add(1);
             }
         }
+        let at = self.peers.partition_point(|p| p.conn < conn);
         self.peers.insert(
-            conn,
+            at,
             PeerSlot {
+                conn,
                 have,
-                in_flight: 0,
                 strikes: 0,
-                refused: BTreeSet::new(),
+                refused: Bitfield::new(self.done.len()),
+                sent: VecDeque::new(),
+                last_delivery: Instant::ZERO,
             },
         );
+        self.mark_peer(conn);
     }
 
     /// A peer announced a newly verified piece.
     pub fn peer_has(&mut self, conn: ConnId, piece: PieceIndex) {
-        if let Some(p) = self.peers.get_mut(&conn)
-            && p.have.set(piece)
-        {
-            self.avail[piece as usize] = self.avail[piece as usize].saturating_add(1);
+        let pipeline = self.cfg.pipeline;
+        let Some(p) = self.slot_mut(conn) else { return };
+        if !p.have.set(piece) {
+            return;
+        }
+        let room = p.has_room(pipeline);
+        let i = piece as usize;
+        self.avail[i] = self.avail[i].saturating_add(1);
+        if self.wanted[i].is_some() {
+            if self.is_idle(piece) {
+                self.dirty_pieces.push(piece);
+            } else if room {
+                // Endgame may want a second copy from it.
+                self.mark_peer(conn);
+            }
         }
     }
 
@@ -293,64 +436,66 @@ impl Scheduler {
 
     /// Whether we asked `conn` for `piece` and are still waiting.
     pub fn is_requested_from(&self, conn: ConnId, piece: PieceIndex) -> bool {
-        self.requests
-            .get(&piece)
-            .is_some_and(|v| v.iter().any(|(c, _)| *c == conn))
+        self.asked
+            .get(piece as usize)
+            .is_some_and(|v| v.contains(&conn))
     }
 
     /// A peer left (closed, dropped, or switched version). Its requests in
     /// flight are given up.
     pub fn peer_left(&mut self, conn: ConnId) {
-        let Some(p) = self.peers.remove(&conn) else {
+        let Ok(at) = self.peers.binary_search_by_key(&conn, |p| p.conn) else {
             return;
         };
-        for i in 0..p.have.len() {
+        let p = self.peers.remove(at);
+        for i in 0..p.have.len().min(self.done.len()) {
             if p.have.has(i) {
                 self.avail[i as usize] = self.avail[i as usize].saturating_sub(1);
             }
         }
-        let mut lost = Vec::new();
-        self.requests.retain(|piece, v| {
-            let before = v.len();
-            v.retain(|(c, _)| *c != conn);
-            if v.len() < before {
-                lost.push(*piece);
-            }
-            !v.is_empty()
-        });
-        for piece in lost {
-            if !self.requests.contains_key(&piece) {
-                self.failed_at_peer.insert(piece);
+        for (piece, _) in &p.sent {
+            let asked = &mut self.asked[*piece as usize];
+            asked.retain(|c| *c != conn);
+            if asked.is_empty() {
+                self.failed_at_peer[*piece as usize] = true;
+                self.mark_idle(*piece);
             }
         }
+        self.dirty_peers.retain(|c| *c != conn);
+        // Pieces only it held may now need the origin.
+        self.origin_dirty = true;
     }
 
     /// The peer would not serve `piece`: ask someone else, never it again
     /// for that piece on this connection.
     pub fn rejected(&mut self, conn: ConnId, piece: PieceIndex) {
         self.drop_request(conn, piece);
-        if let Some(p) = self.peers.get_mut(&conn) {
-            p.refused.insert(piece);
+        if let Some(p) = self.slot_mut(conn) {
+            p.refused.set(piece);
         }
-        if !self.requests.contains_key(&piece) {
-            self.failed_at_peer.insert(piece);
+        if self.asked[piece as usize].is_empty() {
+            self.failed_at_peer[piece as usize] = true;
+            self.mark_idle(piece);
         }
+        self.origin_dirty = true;
     }
 
     fn drop_request(&mut self, conn: ConnId, piece: PieceIndex) -> bool {
-        let mut found = false;
-        if let Some(v) = self.requests.get_mut(&piece) {
-            let before = v.len();
-            v.retain(|(c, _)| *c != conn);
-            found = v.len() < before;
-            if v.is_empty() {
-                self.requests.remove(&piece);
-            }
+        let Some(asked) = self.asked.get_mut(piece as usize) else {
+            return false;
+        };
+        let before = asked.len();
+        asked.retain(|c| *c != conn);
+        if asked.len() == before {
+            return false;
         }
-        if found && let Some(p) = self.peers.get_mut(&conn) {
-            p.in_flight = p.in_flight.saturating_sub(1);
+        if let Some(p) = self.slot_mut(conn)
+            && let Some(k) = p.sent.iter().position(|(x, _)| *x == piece)
+        {
+            p.sent.remove(k);
         }
-        found
+        self.mark_peer(conn);
+        true
     }
 
     /// `piece` was verified (from `from`, a peer, or `None` for the origin
@@ -361,33 +506,33 @@ impl Scheduler {
         from: Option<ConnId>,
         now: Instant,
     ) -> Vec<ConnId> {
+        if piece >= self.done.len() {
+            return Vec::new();
+        }
         if let Some(conn) = from {
             self.drop_request(conn, piece);
-            if let Some(p) = self.peers.get_mut(&conn) {
-                // A delivered piece earns back trust lost to timeouts.
+            if let Some(p) = self.slot_mut(conn) {
+                // A delivered piece earns back trust lost to timeouts, and
+                // the peer's queued requests get a fresh deadline (they wait
+                // behind the ones it is sending).
                 p.strikes = p.strikes.saturating_sub(1);
-            }
-            // The peer is making progress: its queued requests get a fresh
-            // deadline (they wait behind the ones it is sending).
-            let fresh = now + self.cfg.request_timeout;
-            for v in self.requests.values_mut() {
-                for (c, deadline) in v.iter_mut() {
-                    if *c == conn && *deadline < fresh {
-                        *deadline = fresh;
-                    }
-                }
+                p.last_delivery = p.last_delivery.max(now);
             }
         }
         self.done.set(piece);
-        self.wanted.remove(&piece);
-        self.failed_at_peer.remove(&piece);
-        let others: Vec<ConnId> = self
-            .requests
-            .get(&piece)
-            .map(|v| v.iter().map(|(c, _)| *c).collect())
-            .unwrap_or_default();
+        let i = piece as usize;
+        if self.wanted[i].take().is_some() {
+            self.wanted_count -= 1;
+        }
+        self.failed_at_peer[i] = false;
+        let others = std::mem::take(&mut self.asked[i]);
         for c in &others {
-            self.drop_request(*c, piece);
+            if let Some(p) = self.slot_mut(*c)
+                && let Some(k) = p.sent.iter().position(|(x, _)| *x == piece)
+            {
+                p.sent.remove(k);
+            }
+            self.mark_peer(*c);
         }
         others
     }
@@ -395,32 +540,33 @@ impl Scheduler {
     /// The origin request finished (its pieces were verified or not by the
     /// caller, who reports each through `piece_verified` / `origin_failed`).
     pub fn origin_finished(&mut self, request: RequestId) -> Option<Range<PieceIndex>> {
-        let range = self.origin_requests.remove(&request)?;
+        let k = self
+            .origin_requests
+            .iter()
+            .position(|(r, _)| *r == request)?;
+        let (_, range) = self.origin_requests.remove(k);
         for p in range.clone() {
-            if self.at_origin.get(&p) == Some(&request) {
-                self.at_origin.remove(&p);
+            if self.at_origin[p as usize] == Some(request) {
+                self.at_origin[p as usize] = None;
+                self.mark_idle(p);
             }
         }
+        self.origin_dirty = true;
         Some(range)
     }
 
     /// The earliest instant at which `poll` has something new to do.
     pub fn next_deadline(&self) -> Option<Instant> {
+        let timeout = self.cfg.request_timeout;
         let req = self
-            .requests
-            .values()
-            .flat_map(|v| v.iter().map(|(_, d)| *d))
+            .peers
+            .iter()
+            .filter_map(|p| p.earliest_deadline(timeout))
             .min();
         // Idle pieces whose wait for a busy peer ends later; one already past
         // its deadline is blocked on origin slots and wakes with their answer.
-        let waiting = self
-            .wanted
-            .iter()
-            .filter(|(p, _)| !self.requests.contains_key(p) && !self.at_origin.contains_key(p))
-            .map(|(_, (_, since))| *since + self.cfg.piece_deadline)
-            .filter(|t| *t > self.last_poll)
-            .min();
-        let grace = self.grace_until.filter(|_| !self.wanted.is_empty());
+        let waiting = self.wait_wake.filter(|t| *t > self.last_poll);
+        let grace = self.grace_until.filter(|_| self.wanted_count > 0);
         [req, waiting, grace].into_iter().flatten().min()
     }
 
@@ -432,92 +578,174 @@ impl Scheduler {
         self.expire(now, &mut actions);
         if self.grace_until.is_some_and(|t| now >= t) {
             self.grace_until = None;
+            self.origin_dirty = true;
+        }
+        if self.wait_wake.is_some_and(|t| now >= t) {
+            self.origin_dirty = true;
+        }
+        let mut candidates = std::mem::take(&mut self.dirty_pieces);
+        let dirty_peers = std::mem::take(&mut self.dirty_peers);
+        if self.wanted_count == 0 {
+            self.origin_dirty = false;
+            self.wait_wake = None;
+            return actions;
         }
 
+        // Rule 2 for what changed: the pieces that became idle or gained a
+        // holder, and every idle piece a peer with new room holds.
+        let pipeline = self.cfg.pipeline;
+        for conn in &dirty_peers {
+            if let Some(p) = self.slot(*conn)
+                && p.has_room(pipeline)
+            {
+                candidates.extend((0..self.done.len()).filter(|&i| self.is_idle(i) && p.offers(i)));
+            }
+        }
         // Rule 1: page order, then rarest, then index.
-        let mut order: Vec<(u64, u16, PieceIndex)> = self
-            .wanted
-            .iter()
-            .filter(|(p, _)| !self.requests.contains_key(p) && !self.at_origin.contains_key(p))
-            .map(|(p, (prio, _))| (*prio, self.avail[*p as usize], *p))
-            .collect();
-        order.sort_unstable();
-
-        let mut to_origin = Vec::new();
-        for (_, _, piece) in order {
-            if let Some(conn) = self.pick_peer(piece, rng) {
+        candidates.sort_unstable_by_key(|&p| {
+            let prio = self.wanted[p as usize].map_or(u64::MAX, |w| w.priority);
+            (prio, self.avail[p as usize], p)
+        });
+        candidates.dedup();
+        let changed = !candidates.is_empty() || !dirty_peers.is_empty();
+        for piece in candidates {
+            if self.is_idle(piece)
+                && let Some(conn) = self.pick_peer(piece, rng)
+            {
                 self.send_request(conn, piece, now, &mut actions);
-                continue;
-            }
-            let held_by_someone = self.peers.values().any(|p| p.offers(piece));
-            let since = self.wanted[&piece].1;
-            let go_origin = if self.failed_at_peer.contains(&piece) {
-                true
-            } else if held_by_someone {
-                now >= since + self.cfg.piece_deadline
-            } else {
-                !self.in_grace(now)
-            };
-            if go_origin {
-                to_origin.push(piece);
             }
         }
-        self.plan_origin(to_origin, map, &mut actions);
-        self.endgame(now, rng, &mut actions);
+
+        // Rule 3, only when it can have changed.
+        if self.origin_dirty {
+            self.origin_dirty = false;
+            self.wait_wake = None;
+            if self.origin_requests.len() < self.origin_slots() {
+                let to_origin = self.origin_candidates(now);
+                self.plan_origin(to_origin, map, rng, &mut actions);
+            }
+        }
+        if changed {
+            self.endgame(now, rng, &mut actions);
+        }
         actions
     }
 
+    /// Origin requests allowed in flight now.
+    fn origin_slots(&self) -> usize {
+        if self.peers.is_empty() {
+            self.cfg.max_origin_requests
+        } else {
+            self.cfg
+                .origin_requests_with_peers
+                .min(self.cfg.max_origin_requests)
+        }
+    }
+
+    /// Idle pieces that should go to the origin now; notes when the next
+    /// one will.
+    fn origin_candidates(&mut self, now: Instant) -> Vec<PieceIndex> {
+        let in_grace = self.in_grace(now);
+        let mut out = Vec::new();
+        let mut wake: Option<Instant> = None;
+        for piece in 0..self.done.len() {
+            if !self.is_idle(piece) {
+                continue;
+            }
+            let i = piece as usize;
+            let since = self.wanted[i].expect("idle pieces are wanted").since;
+            let held_by_someone = self.avail[i] > 0 && self.peers.iter().any(|p| p.offers(piece));
+            let go = if self.failed_at_peer[i] {
+                true
+            } else if held_by_someone || !self.peers.is_empty() {
+                // A busy peer has it, or a neighbour may soon: wait for them.
+                let t = since
+                    + if held_by_someone {
+                        self.cfg.piece_deadline
+                    } else {
+                        self.cfg.origin_wait_with_peers
+                    };
+                if now < t {
+                    wake = Some(wake.map_or(t, |w| w.min(t)));
+                }
+                now >= t
+            } else {
+                !in_grace
+            };
+            if go {
+                out.push(piece);
+            }
+        }
+        self.wait_wake = wake;
+        out
+    }
+
     fn expire(&mut self, now: Instant, actions: &mut Vec<Action>) {
-        let expired: Vec<(PieceIndex, ConnId)> = self
-            .requests
+        let timeout = self.cfg.request_timeout;
+        if !self
+            .peers
             .iter()
-            .flat_map(|(p, v)| {
-                v.iter()
-                    .filter(|(_, d)| *d <= now)
-                    .map(move |(c, _)| (*p, *c))
-            })
-            .collect();
+            .any(|p| p.earliest_deadline(timeout).is_some_and(|d| d <= now))
+        {
+            return;
+        }
+        let mut expired: Vec<(PieceIndex, ConnId)> = Vec::new();
+        for p in &self.peers {
+            for (piece, sent) in &p.sent {
+                if p.deadline(*sent, timeout) <= now {
+                    expired.push((*piece, p.conn));
+                }
+            }
+        }
+        expired.sort_unstable();
         // One strike per peer per pass: a stall that expires a whole
         // pipeline at once is one failure, not sixteen.
-        let mut struck = BTreeSet::new();
+        let mut struck: Vec<ConnId> = Vec::new();
+        let max_strikes = self.cfg.max_strikes;
         for (piece, conn) in expired {
             self.drop_request(conn, piece);
             actions.push(Action::Cancel { conn, piece });
-            if let Some(p) = self.peers.get_mut(&conn) {
+            let first = !struck.contains(&conn);
+            if let Some(p) = self.slot_mut(conn) {
                 // It had its chance at this piece.
-                p.refused.insert(piece);
-                if struck.insert(conn) {
+                p.refused.set(piece);
+                if first {
                     p.strikes += 1;
-                    if p.strikes == self.cfg.max_strikes {
+                    if p.strikes == max_strikes {
                         actions.push(Action::Drop { conn });
                     }
                 }
             }
-            if !self.requests.contains_key(&piece) {
-                self.failed_at_peer.insert(piece);
+            if first {
+                struck.push(conn);
             }
+            if self.asked[piece as usize].is_empty() {
+                self.failed_at_peer[piece as usize] = true;
+                self.mark_idle(piece);
+            }
+            self.origin_dirty = true;
         }
     }
 
     fn pick_peer(&self, piece: PieceIndex, rng: &mut Rng) -> Option<ConnId> {
         let mut best: Option<((u32, usize), ConnId)> = None;
         let mut ties = 0u64;
-        for (conn, p) in &self.peers {
+        for p in &self.peers {
             if !p.can_take(piece, self.cfg.pipeline) {
                 continue;
             }
-            let key = (p.strikes, p.in_flight);
+            let key = (p.strikes, p.in_flight());
             match &best {
                 Some((k, _)) if key > *k => {}
                 Some((k, _)) if key == *k => {
                     // Reservoir sampling keeps the tie-break uniform.
                     ties += 1;
                     if rng.below(ties + 1) == 0 {
-                        best = Some((key, *conn));
+                        best = Some((key, p.conn));
                     }
                 }
                 _ => {
-                    best = Some((key, *conn));
+                    best = Some((key, p.conn));
                     ties = 0;
                 }
             }
@@ -532,12 +760,9 @@ impl Scheduler {
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
-        self.requests
-            .entry(piece)
-            .or_default()
-            .push((conn, now + self.cfg.request_timeout));
-        if let Some(p) = self.peers.get_mut(&conn) {
-            p.in_flight += 1;
+        self.asked[piece as usize].push(conn);
+        if let Some(p) = self.slot_mut(conn) {
+            p.sent.push_back((piece, now));
         }
         actions.push(Action::Request { conn, piece });
     }
@@ -547,18 +772,32 @@ impl Scheduler {
         &mut self,
         mut pieces: Vec<PieceIndex>,
         map: &PieceMap,
+        rng: &mut Rng,
         actions: &mut Vec<Action>,
     ) {
         pieces.sort_unstable();
+        let (slots, max_run) = if self.peers.is_empty() {
+            (self.cfg.max_origin_requests, self.cfg.max_origin_run)
+        } else {
+            // Neighbours trade what each fetched: start somewhere random.
+            if !pieces.is_empty() {
+                let k = rng.below(pieces.len() as u64) as usize;
+                pieces.rotate_left(k);
+            }
+            (
+                self.origin_slots(),
+                self.cfg.origin_run_with_peers.min(self.cfg.max_origin_run),
+            )
+        };
         let mut i = 0;
-        while i < pieces.len() && self.origin_requests.len() < self.cfg.max_origin_requests {
+        while i < pieces.len() && self.origin_requests.len() < slots {
             let start = pieces[i];
             let asset = map.get(start).map(|p| p.asset);
             let mut end = start + 1;
             i += 1;
             while i < pieces.len()
                 && pieces[i] == end
-                && end - start < self.cfg.max_origin_run
+                && end - start < max_run
                 && map.get(end).map(|p| p.asset) == asset
             {
                 end += 1;
@@ -567,10 +806,10 @@ impl Scheduler {
             let request = RequestId(self.next_request);
             self.next_request += 1;
             for p in start..end {
-                self.at_origin.insert(p, request);
-                self.failed_at_peer.remove(&p);
+                self.at_origin[p as usize] = Some(request);
+                self.failed_at_peer[p as usize] = false;
             }
-            self.origin_requests.insert(request, start..end);
+            self.origin_requests.push((request, start..end));
             actions.push(Action::Origin {
                 request,
                 pieces: start..end,
@@ -579,35 +818,31 @@ impl Scheduler {
     }
 
     fn endgame(&mut self, now: Instant, rng: &mut Rng, actions: &mut Vec<Action>) {
-        let all_in_flight = self
-            .wanted
-            .keys()
-            .all(|p| self.requests.contains_key(p) || self.at_origin.contains_key(p));
-        if !all_in_flight {
+        let n = self.done.len();
+        if (0..n).any(|p| self.is_idle(p)) {
             return;
         }
-        let singles: Vec<PieceIndex> = self
-            .requests
-            .iter()
-            .filter(|(p, v)| self.wanted.contains_key(p) && v.len() < self.cfg.endgame_copies)
-            .map(|(p, _)| *p)
-            .collect();
-        for piece in singles {
-            let asked: Vec<ConnId> = self.requests[&piece].iter().map(|(c, _)| *c).collect();
-            let candidate = {
-                let mut pool: Vec<ConnId> = self
-                    .peers
-                    .iter()
-                    .filter(|(c, p)| !asked.contains(c) && p.can_take(piece, self.cfg.pipeline))
-                    .map(|(c, _)| *c)
-                    .collect();
-                if pool.is_empty() {
-                    None
-                } else {
-                    Some(pool.swap_remove(rng.below(pool.len() as u64) as usize))
-                }
-            };
-            if let Some(conn) = candidate {
+        let pipeline = self.cfg.pipeline;
+        if !self.peers.iter().any(|p| p.has_room(pipeline)) {
+            return;
+        }
+        for piece in 0..n {
+            let i = piece as usize;
+            if self.wanted[i].is_none()
+                || self.asked[i].is_empty()
+                || self.asked[i].len() >= self.cfg.endgame_copies
+            {
+                continue;
+            }
+            let asked = &self.asked[i];
+            let mut pool: Vec<ConnId> = self
+                .peers
+                .iter()
+                .filter(|p| !asked.contains(&p.conn) && p.can_take(piece, pipeline))
+                .map(|p| p.conn)
+                .collect();
+            if !pool.is_empty() {
+                let conn = pool.swap_remove(rng.below(pool.len() as u64) as usize);
                 self.send_request(conn, piece, now, actions);
             }
         }

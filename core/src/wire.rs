@@ -52,10 +52,20 @@
 //!    manifest hash, is a protocol violation: the sender is dropped and
 //!    reported.
 //!
+//! # In memory
+//! Drivers that carry frames without serialising them (the simulator, the
+//! in-memory test harness) pass [`Frame`] values, checked with
+//! [`Frame::check`] against the same limits as the decoder. A piece's data
+//! is a shared [`Bytes`] buffer: [`Frame::decode_shared`] slices it out of
+//! the received message without copying, and a client serving a piece
+//! hands out its stored buffer, not a copy.
+//!
 //! # Limits
 //! Every limit is a named constant below; [`MAX_REQUESTS_IN_FLIGHT`] is how
 //! many requests a peer may have outstanding to another before further ones
 //! are rejected.
+
+use bytes::Bytes;
 
 use crate::codec::{ReadError, Reader};
 use crate::manifest::{MAX_MANIFEST_LEN as MANIFEST_CAP, MAX_PIECE_SIZE, MAX_TOTAL_PIECES};
@@ -115,8 +125,8 @@ pub enum Frame {
     Piece {
         /// Global piece index.
         piece: PieceIndex,
-        /// Its bytes.
-        data: Vec<u8>,
+        /// Its bytes (shared, not copied, between the store and frames).
+        data: Bytes,
     },
     /// Withdraws a request.
     Cancel {
@@ -244,8 +254,55 @@ impl Frame {
     }
 
     /// Decodes one frame. Total: any input gives a frame or an error, and
-    /// nothing larger than the input is allocated.
+    /// nothing larger than the input is allocated. A piece's data is copied
+    /// out of `bytes`; see [`Frame::decode_shared`] to avoid that.
     pub fn decode(bytes: &[u8]) -> Result<Frame, FrameError> {
+        Frame::decode_inner(bytes, None)
+    }
+
+    /// Decodes one frame whose piece data, if any, stays a slice of `bytes`
+    /// (no copy).
+    pub fn decode_shared(bytes: &Bytes) -> Result<Frame, FrameError> {
+        Frame::decode_inner(bytes, Some(bytes))
+    }
+
+    /// Checks a frame passed in memory against every limit the decoder
+    /// enforces, so that a frame value is exactly as trustworthy as one
+    /// decoded from bytes.
+    pub fn check(&self) -> Result<(), FrameError> {
+        match self {
+            Frame::Handshake {
+                piece_count, have, ..
+            } => {
+                if *piece_count > MAX_TOTAL_PIECES {
+                    return Err(FrameError::TooManyPieces(*piece_count));
+                }
+                if have.len() != piece_count.div_ceil(8) as usize
+                    || spare_bits_set(*piece_count, have)
+                {
+                    return Err(FrameError::BadBitfield(*piece_count));
+                }
+            }
+            Frame::Piece { data, .. } => {
+                if data.is_empty() || data.len() > MAX_PIECE_DATA {
+                    return Err(FrameError::BadPieceLen(data.len()));
+                }
+            }
+            Frame::ManifestOffer {
+                total_len,
+                offset,
+                chunk,
+                ..
+            } => check_manifest_chunk(*total_len, *offset, chunk.len())?,
+            Frame::Have { .. }
+            | Frame::Request { .. }
+            | Frame::Cancel { .. }
+            | Frame::Reject { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn decode_inner(bytes: &[u8], shared: Option<&Bytes>) -> Result<Frame, FrameError> {
         if bytes.len() > MAX_FRAME_LEN {
             return Err(FrameError::TooLong(bytes.len()));
         }
@@ -285,28 +342,18 @@ impl Frame {
                 if data.is_empty() || data.len() > MAX_PIECE_DATA {
                     return Err(FrameError::BadPieceLen(data.len()));
                 }
-                Frame::Piece {
-                    piece,
-                    data: data.to_vec(),
-                }
+                let data = match shared {
+                    Some(b) => b.slice(b.len() - data.len()..),
+                    None => Bytes::copy_from_slice(data),
+                };
+                Frame::Piece { piece, data }
             }
             T_MANIFEST_OFFER => {
                 let version = r.u64()?;
                 let total_len = r.u32()?;
                 let offset = r.u32()?;
                 let chunk = r.rest();
-                let end = u64::from(offset) + chunk.len() as u64;
-                if total_len as usize > MAX_MANIFEST_LEN
-                    || end > u64::from(total_len)
-                    || chunk.len() > MAX_MANIFEST_CHUNK
-                    || (chunk.is_empty() && total_len > 0)
-                {
-                    return Err(FrameError::BadManifestChunk {
-                        total_len,
-                        offset,
-                        len: chunk.len(),
-                    });
-                }
+                check_manifest_chunk(total_len, offset, chunk.len())?;
                 Frame::ManifestOffer {
                     version,
                     total_len,
@@ -319,6 +366,22 @@ impl Frame {
         r.expect_empty()?;
         Ok(frame)
     }
+}
+
+fn check_manifest_chunk(total_len: u32, offset: u32, len: usize) -> Result<(), FrameError> {
+    let end = u64::from(offset) + len as u64;
+    if total_len as usize > MAX_MANIFEST_LEN
+        || end > u64::from(total_len)
+        || len > MAX_MANIFEST_CHUNK
+        || (len == 0 && total_len > 0)
+    {
+        return Err(FrameError::BadManifestChunk {
+            total_len,
+            offset,
+            len,
+        });
+    }
+    Ok(())
 }
 
 fn put_index(out: &mut Vec<u8>, ty: u8, piece: PieceIndex) {

@@ -89,7 +89,7 @@ fn delivered(out: &[Output], ticket: Ticket) -> Option<Vec<u8>> {
     out.iter().find_map(|o| match o {
         Output::Deliver {
             ticket: t, body, ..
-        } if *t == ticket => Some(body.clone()),
+        } if *t == ticket => Some(body.to_vec()),
         _ => None,
     })
 }

@@ -58,7 +58,10 @@ fn frame(max_payload: usize) -> impl Strategy<Value = Frame> {
         prop::collection::vec(any::<u8>(), 1..=max_payload),
         prop::collection::vec(any::<u8>(), max_payload),
     ];
-    let piece = (any::<u32>(), data).prop_map(|(piece, data)| Frame::Piece { piece, data });
+    let piece = (any::<u32>(), data).prop_map(|(piece, data)| Frame::Piece {
+        piece,
+        data: data.into(),
+    });
     let offer = (any::<u64>(), 0..=MAX_MANIFEST_LEN as u32)
         .prop_flat_map(move |(version, total_len)| {
             let min = usize::from(total_len > 0);
@@ -131,7 +134,22 @@ proptest! {
     fn every_valid_frame_round_trips(f in frame(MAX_PIECE_DATA)) {
         let bytes = f.encode();
         prop_assert!(bytes.len() <= MAX_FRAME_LEN);
-        prop_assert_eq!(Frame::decode(&bytes), Ok(f));
+        prop_assert_eq!(Frame::decode(&bytes), Ok(f.clone()));
+        // The zero-copy decoder agrees, and a valid frame passes the
+        // in-memory check.
+        prop_assert_eq!(Frame::decode_shared(&bytes.clone().into()), Ok(f.clone()));
+        prop_assert_eq!(f.check(), Ok(()));
+    }
+
+    #[test]
+    fn the_in_memory_check_agrees_with_the_decoder(bytes in frame_like_bytes()) {
+        // Whatever decodes passes the check; and the zero-copy decoder gives
+        // the same answer as the copying one on every input.
+        let copied = Frame::decode(&bytes);
+        prop_assert_eq!(&copied, &Frame::decode_shared(&bytes.clone().into()));
+        if let Ok(f) = copied {
+            prop_assert_eq!(f.check(), Ok(()));
+        }
     }
 
     #[test]
@@ -252,7 +270,7 @@ fn the_largest_frames_fit() {
     };
     let piece = Frame::Piece {
         piece: u32::MAX,
-        data: vec![2; MAX_PIECE_DATA],
+        data: vec![2; MAX_PIECE_DATA].into(),
     };
     let offer = Frame::ManifestOffer {
         version: u64::MAX,
@@ -289,7 +307,7 @@ fn limits_one_past_the_largest_are_rejected() {
 
     let mut piece = Frame::Piece {
         piece: 0,
-        data: vec![2; MAX_PIECE_DATA],
+        data: vec![2; MAX_PIECE_DATA].into(),
     }
     .encode();
     piece.push(2);

@@ -509,11 +509,13 @@ impl Driver {
                     p.apply_answer(answer.sdp);
                 }
             }
-            Output::SendPeer { conn, bytes } => {
+            Output::SendPeer { conn, frame } => {
                 if let Some(p) = self.peers.get(&conn) {
-                    p.send(bytes);
+                    p.send(frame.encode());
                 }
             }
+            // Hashing stays inline here (deferred_hashing is off).
+            Output::HashPiece { .. } => {}
             Output::ClosePeer { conn, reason } => {
                 // Dropping the handle ends the connection's task.
                 self.peers.remove(&conn);
@@ -543,7 +545,7 @@ impl Driver {
             },
             Output::Deliver {
                 ticket, path, body, ..
-            } => self.on_deliver(ticket, path, body),
+            } => self.on_deliver(ticket, path, body.to_vec()),
             Output::Failed { ticket, error } => {
                 if let Some(path) = self.tickets.remove(&ticket) {
                     tracing::warn!(site = %self.name, "{error}; trying again at the next refresh");

@@ -208,11 +208,13 @@ impl Driver {
                     pc.apply_answer(&answer.sdp);
                 }
             }
-            Output::SendPeer { conn, bytes } => {
+            Output::SendPeer { conn, frame } => {
                 if let Some(pc) = self.peers.get_mut(&conn) {
-                    pc.send(bytes);
+                    pc.send(frame.encode());
                 }
             }
+            // Hashing stays inline here (deferred_hashing is off).
+            Output::HashPiece { .. } => {}
             Output::ClosePeer { conn, reason } => {
                 if let Some(pc) = self.peers.remove(&conn) {
                     self.note(format!("closed peer {}: {}", conn.0, close_text(&reason)));
@@ -239,8 +241,11 @@ impl Driver {
             } => {
                 if let Some(p) = self.pending.remove(&ticket) {
                     let obj = js_sys::Object::new();
-                    let _ =
-                        js_sys::Reflect::set(&obj, &"body".into(), &Uint8Array::from(&body[..]));
+                    let _ = js_sys::Reflect::set(
+                        &obj,
+                        &"body".into(),
+                        &Uint8Array::from(&body.to_vec()[..]),
+                    );
                     let _ = js_sys::Reflect::set(&obj, &"contentType".into(), &content_type.into());
                     let _ = p.resolve.call1(&JsValue::NULL, &obj);
                 }

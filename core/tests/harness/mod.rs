@@ -13,9 +13,10 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::time::Duration;
 
 use peerhost_core::client::{
-    Client, ClientConfig, Event, ManifestSource, Misbehaviour, OriginError, Output, Ticket,
+    Client, ClientConfig, Event, HashJob, ManifestSource, Misbehaviour, OriginError, Output, Ticket,
 };
 use peerhost_core::manifest::{Asset, Manifest, SignedManifest, SiteSecret};
+use peerhost_core::piece::Digest;
 use peerhost_core::rng::Rng;
 use peerhost_core::scheduler::{ConnId, RequestId};
 use peerhost_core::signal::{
@@ -119,6 +120,7 @@ enum Ev {
     Frame(usize, ConnId, Vec<u8>),
     Closed(usize, ConnId),
     Origin(usize, RequestId, Result<Vec<u8>, OriginError>),
+    Hash(usize, HashJob, Digest),
     Behave(usize),
 }
 
@@ -298,15 +300,17 @@ impl Net {
                     self.push(now + d, Ev::Open(n, c));
                 }
             }
-            Output::SendPeer { conn, mut bytes } => {
+            Output::SendPeer { conn, frame } => {
                 if self.silent(i) {
                     return;
                 }
                 let Some(&(n, c)) = self.links.get(&(i, conn)) else {
                     return;
                 };
+                // Over the wire format, so the codec runs too.
+                let mut bytes = frame.encode();
                 if self.nodes[i].behaviour == Behaviour::CorruptPieces
-                    && let Ok(Frame::Piece { .. }) = Frame::decode(&bytes)
+                    && let Frame::Piece { .. } = frame
                 {
                     let last = bytes.len() - 1;
                     bytes[last] ^= 0x5a;
@@ -357,7 +361,7 @@ impl Net {
             } => {
                 let node = &mut self.nodes[i];
                 node.tickets.remove(&ticket);
-                node.delivered.insert(path, body);
+                node.delivered.insert(path, body.to_vec());
                 if node.tickets.is_empty() && node.finished_at.is_none() {
                     node.finished_at = Some(now);
                 }
@@ -370,6 +374,12 @@ impl Net {
             Output::Event(Event::PeerBanned { conn, reason, .. }) => {
                 self.nodes[i].banned.push((conn, reason))
             }
+            // Deferred hashing: answered a millisecond later, as a browser's
+            // crypto.subtle.digest would be.
+            Output::HashPiece { job, data } => self.push(
+                now + Duration::from_millis(1),
+                Ev::Hash(i, job, Digest::of(&data)),
+            ),
             Output::Event(_) => {}
         }
     }
@@ -479,6 +489,7 @@ impl Net {
             }
             Ev::Closed(i, conn) => self.nodes[i].client.handle_peer_closed(now, conn),
             Ev::Origin(i, req, result) => self.nodes[i].client.handle_origin(now, req, result),
+            Ev::Hash(i, job, digest) => self.nodes[i].client.handle_piece_hash(now, job, digest),
             Ev::Behave(i) => {
                 if let Behaviour::LeavesAt(_) = self.nodes[i].behaviour {
                     let mine: Vec<(usize, ConnId)> = self
