@@ -1809,7 +1809,10 @@ impl Client {
             .filter(|(_, p)| matches!(p.phase, Phase::Active { version } if version < new_version))
             .map(|(c, _)| *c)
             .collect();
+        // A page still waiting for an earlier version's asset has waited
+        // long enough: no second grace.
         let live_update = self.site.is_some()
+            && self.tickets.is_empty()
             && self
                 .peers
                 .values()
