@@ -94,6 +94,8 @@ pub struct RunFigures {
     pub missed: u64,
     /// Per update: ms until 99 % of visitors held it (null: never).
     pub p99_per_update_ms: Vec<Option<f64>>,
+    /// Per update: visitors that switched to it (a newer one may overtake it).
+    pub switched_per_update: Vec<usize>,
     /// Origin requests per update, naive polling (mean).
     pub naive_requests_per_update: f64,
     /// Origin body bytes per update, naive polling (mean).
@@ -321,6 +323,7 @@ enum Link {
 /// When each visitor got one version's `score.json`.
 #[derive(Debug, Clone)]
 struct UpdateFigures {
+    switched: usize,
     pushed_at: std::time::Instant,
     delivered_ms: Vec<f64>,
 }
@@ -384,6 +387,11 @@ impl Sim {
                 break;
             }
             self.nodes[i].seen_version = version;
+            if self.nodes[i].visitor
+                && let Some(u) = self.updates.get_mut(&version)
+            {
+                u.switched += 1;
+            }
             let now = self.now();
             let paths: Vec<String> = if self.nodes[i].visitor {
                 vec![TICKER_FILE.to_owned()]
@@ -492,6 +500,7 @@ impl Sim {
                 self.updates.insert(
                     version,
                     UpdateFigures {
+                        switched: 0,
                         pushed_at: at,
                         delivered_ms: Vec::new(),
                     },
@@ -785,6 +794,7 @@ async fn run_one(peers: usize, seeders: usize, updates: u32) -> anyhow::Result<R
         p99_peers_worst_ms: p99.iter().copied().fold(0.0, f64::max),
         missed,
         p99_per_update_ms: p99.iter().map(|v| v.is_finite().then_some(*v)).collect(),
+        switched_per_update: figures.iter().map(|u| u.switched).collect(),
         naive_requests_per_update: naive_req,
         naive_bytes_per_update: naive_bytes,
         request_ratio: naive_req / push_req.max(f64::MIN_POSITIVE),

@@ -431,6 +431,9 @@ struct Peer {
     /// What they hold of their own version (kept when it differs from ours,
     /// so that switching to it needs no new handshake from them).
     their_have: Option<Bitfield>,
+    /// What our last handshake to them said we hold, until theirs on our
+    /// version arrives (pieces stored in between are announced then).
+    told: Option<Bitfield>,
 }
 
 impl Peer {
@@ -442,6 +445,7 @@ impl Peer {
             uploads: VecDeque::new(),
             manifest_in: None,
             their_have: None,
+            told: None,
         }
     }
     fn is_open(&self) -> bool {
@@ -1003,6 +1007,7 @@ impl Client {
         };
         if let Some(frame) = self.handshake_frame() {
             self.send(conn, frame);
+            self.remember_told(conn);
         }
         self.drive(now);
     }
@@ -1109,9 +1114,12 @@ impl Client {
         match from {
             HashFor::Peer { conn, remote } => {
                 if ok && let Some(asset) = asset {
-                    self.stats.bytes_from_peers += len;
-                    self.count_asset(asset, len, 0);
-                    self.store_piece(now, piece, data, Some(conn));
+                    // A copy that lost a race (endgame, or the origin too)
+                    // while both were being hashed counts for nothing.
+                    if self.store_piece(now, piece, data, Some(conn)) {
+                        self.stats.bytes_from_peers += len;
+                        self.count_asset(asset, len, 0);
+                    }
                 } else {
                     self.stats.pieces_rejected += 1;
                     if self.peers.contains_key(&conn) {
@@ -1124,9 +1132,10 @@ impl Client {
             }
             HashFor::Origin(request) => {
                 if ok && let Some(asset) = asset {
-                    self.stats.bytes_from_origin += len;
-                    self.count_asset(asset, 0, len);
-                    self.store_piece(now, piece, data, None);
+                    if self.store_piece(now, piece, data, None) {
+                        self.stats.bytes_from_origin += len;
+                        self.count_asset(asset, 0, len);
+                    }
                 } else {
                     self.stats.pieces_rejected += 1;
                     self.origin_failed(piece);
@@ -1557,6 +1566,14 @@ impl Client {
         conn
     }
 
+    /// Notes what the handshake just sent to `conn` said we hold.
+    fn remember_told(&mut self, conn: ConnId) {
+        let have = self.site.as_ref().map(|s| s.have().clone());
+        if let Some(p) = self.peers.get_mut(&conn) {
+            p.told = have;
+        }
+    }
+
     fn handshake_frame(&self) -> Option<Frame> {
         let site = self.site.as_ref()?;
         Some(Frame::Handshake {
@@ -1654,6 +1671,21 @@ impl Client {
                         ));
                     }
                     site.scheduler.peer_joined(conn, have.clone());
+                    // Pieces we stored after our handshake but before theirs
+                    // were announced on no connection of this peer (`Have`
+                    // goes to peers on our version): the first time they are
+                    // on our version, announce those.
+                    let told = self.peers.get_mut(&conn).and_then(|p| p.told.take());
+                    if active_version != Some(version)
+                        && let Some(told) = told.filter(|t| t.len() == site.map.len())
+                    {
+                        let news: Vec<PieceIndex> = (0..told.len())
+                            .filter(|i| site.have().has(*i) && !told.has(*i))
+                            .collect();
+                        for piece in news {
+                            self.send(conn, Frame::Have { piece });
+                        }
+                    }
                 } else if version < site.version() {
                     let bytes = site.manifest.signed().to_bytes();
                     for f in manifest_offer_frames(site.version(), &bytes) {
@@ -2013,16 +2045,24 @@ impl Client {
         };
         let new_version = verified.version();
         // A live update: the peers we are connected to got the same push and
-        // are switching too. Pieces nobody has yet wait out the discovery
-        // grace for them (and for seeders, who fetch at once) instead of
-        // every client asking the origin in the same instant.
+        // are switching too (some may be on the new version already). Pieces
+        // nobody has yet wait out the discovery grace for them (and for
+        // seeders, who fetch at once) instead of every client asking the
+        // origin in the same instant.
         let switching: Vec<ConnId> = self
             .peers
             .iter()
             .filter(|(_, p)| matches!(p.phase, Phase::Active { version } if version < new_version))
             .map(|(c, _)| *c)
             .collect();
-        let live_update = self.site.is_some() && !switching.is_empty();
+        // A page still waiting for an earlier version's asset has waited
+        // long enough: no second grace.
+        let live_update = self.site.is_some()
+            && self.tickets.is_empty()
+            && self
+                .peers
+                .values()
+                .any(|p| matches!(p.phase, Phase::Active { .. }));
         if live_update {
             tuning.await_swarm = true;
         }
@@ -2049,18 +2089,10 @@ impl Client {
                     scheduler.piece_verified(i, None, now);
                 }
             }
-            if live_update {
-                // Until their handshake on the new version they hold nothing of it.
-                for conn in &switching {
-                    scheduler.peer_joined(*conn, Bitfield::new(map.len()));
-                }
-            } else if self
-                .peers
-                .values()
-                .any(|p| matches!(p.phase, Phase::Active { .. }))
-            {
-                // Peers already met make discovery unnecessary.
-                scheduler.end_grace();
+            // Until their handshake on the new version they hold nothing of it
+            // (peers already on it are added with what they hold, below).
+            for conn in &switching {
+                scheduler.peer_joined(*conn, Bitfield::new(map.len()));
             }
         }
         if self.tracker.unavailable {
@@ -2134,6 +2166,7 @@ impl Client {
         let offer = manifest_offer_frames(version, &site.manifest.signed().to_bytes());
         for (conn, their) in open {
             self.send(conn, handshake.clone());
+            self.remember_told(conn);
             if their.is_some_and(|v| v < version) {
                 for f in &offer {
                     self.send(conn, f.clone());

@@ -416,3 +416,57 @@ fn deferred_hashing_refuses_corrupt_pieces_like_inline_hashing() {
         );
     }
 }
+
+/// A ticker-style update pushed to a connected swarm of visitors and one
+/// seeder: every page asks for the changed file the moment it switches, and
+/// the origin serves it about once (to the seeder), not once per visitor.
+#[test]
+fn a_pushed_update_costs_the_origin_one_copy_per_seeder() {
+    use peerhost_core::scheduler::SchedulerConfig;
+    let mut net = Net::new(12, site(12));
+    let seeder = ClientConfig {
+        max_peers: 32,
+        max_switch_delay: Duration::ZERO,
+        // A seeder fetches what nobody has at once, for everyone.
+        scheduler: SchedulerConfig {
+            discovery_grace: Duration::ZERO,
+            origin_wait_with_peers: Duration::ZERO,
+            ..SchedulerConfig::default()
+        },
+        ..visitor()
+    };
+    let s = net.add_node(seeder, Behaviour::Honest, true);
+    let visitors: Vec<usize> = (0..12)
+        .map(|_| net.add_node(visitor(), Behaviour::Honest, false))
+        .collect();
+    assert!(net.run_until(Duration::from_secs(60), |n| {
+        n.all_complete()
+            && visitors
+                .iter()
+                .all(|&v| n.nodes[v].client.active_peers() > 0)
+    }));
+    // Version 2 changes the first file (20 kB, two pieces); the origin serves it.
+    let mut files = net.site.files.clone();
+    files[0].1[0] ^= 1;
+    let v2 = Site::sign(&net.site.secret, &files, 2);
+    net.site.files = files.clone();
+    let before = net.origin_requests;
+    net.push_to_all(&v2);
+    assert!(net.run_until(Duration::from_secs(5), |n| {
+        n.nodes
+            .iter()
+            .all(|x| x.client.manifest().unwrap().version() == 2)
+    }));
+    for i in std::iter::once(s).chain(visitors.iter().copied()) {
+        net.want(i, &files[0].0);
+    }
+    assert!(net.run_until(Duration::from_secs(20), |n| {
+        n.nodes.iter().all(|x| x.tickets.is_empty())
+    }));
+    for &v in &visitors {
+        assert_eq!(net.nodes[v].delivered[&files[0].0], files[0].1);
+    }
+    let used = net.origin_requests - before;
+    eprintln!("origin requests for the update: {used} (13 clients)");
+    assert!(used <= 2, "at most 1 + seeders origin requests, got {used}");
+}

@@ -562,6 +562,27 @@ impl Net {
         panic!("drive loop did not settle");
     }
 
+    /// The tracker pushes `signed` to every node now (a `peerhost push`).
+    pub fn push_to_all(&mut self, signed: &SignedManifest) {
+        let at = self.now + self.tracker_latency;
+        for i in 0..self.nodes.len() {
+            let push = ServerMessage::ManifestPush {
+                site_key: signed.manifest().site_key,
+                version: signed.manifest().version,
+                manifest: signed.to_bytes(),
+            };
+            self.push(at, Ev::FromTracker(i, push));
+        }
+    }
+
+    /// The page of `node` asks for `path` now.
+    pub fn want(&mut self, node: usize, path: &str) {
+        let now = self.now;
+        let t = self.nodes[node].client.want(now, path).expect("listed");
+        self.nodes[node].tickets.insert(t, path.to_owned());
+        self.flush();
+    }
+
     /// Whether every node that wanted the site has every asset, correct.
     pub fn all_complete(&self) -> bool {
         self.nodes.iter().all(|n| n.finished_at.is_some())
