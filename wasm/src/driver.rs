@@ -12,7 +12,8 @@ use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Promise, Uint8Array};
-use peerhost_core::client::{Client, CloseReason, Event, ManifestSource, Output, Ticket};
+use peerhost_core::client::{Client, CloseReason, Event, HashJob, ManifestSource, Output, Ticket};
+use peerhost_core::piece::Digest;
 use peerhost_core::scheduler::{ConnId, RequestId};
 use peerhost_core::signal::{ClientMessage, ServerMessage};
 use peerhost_core::time::{Instant, UnixTime};
@@ -213,8 +214,7 @@ impl Driver {
                     pc.send(frame.encode());
                 }
             }
-            // Hashing stays inline here (deferred_hashing is off).
-            Output::HashPiece { .. } => {}
+            Output::HashPiece { job, data } => self.hash_piece(job, &data),
             Output::ClosePeer { conn, reason } => {
                 if let Some(pc) = self.peers.remove(&conn) {
                     self.note(format!("closed peer {}: {}", conn.0, close_text(&reason)));
@@ -240,12 +240,16 @@ impl Driver {
                 ..
             } => {
                 if let Some(p) = self.pending.remove(&ticket) {
+                    // One copy, piece by piece, straight into JS memory.
+                    let out = Uint8Array::new_with_length(body.len() as u32);
+                    let mut at = 0u32;
+                    for piece in body.pieces() {
+                        let end = at + piece.len() as u32;
+                        out.subarray(at, end).copy_from(piece);
+                        at = end;
+                    }
                     let obj = js_sys::Object::new();
-                    let _ = js_sys::Reflect::set(
-                        &obj,
-                        &"body".into(),
-                        &Uint8Array::from(&body.to_vec()[..]),
-                    );
+                    let _ = js_sys::Reflect::set(&obj, &"body".into(), &out);
                     let _ = js_sys::Reflect::set(&obj, &"contentType".into(), &content_type.into());
                     let _ = p.resolve.call1(&JsValue::NULL, &obj);
                 }
@@ -264,6 +268,36 @@ impl Driver {
                 self.note(event_line(&ev));
             }
         }
+    }
+
+    /// Hashes a piece with `crypto.subtle.digest` (the browser's own
+    /// SHA-256, off the main thread and ~3x faster than SHA-256 in WASM)
+    /// and reports the digest; see `ClientConfig::deferred_hashing`. Only
+    /// used where `crypto.subtle` exists (secure contexts).
+    fn hash_piece(&mut self, job: HashJob, data: &[u8]) {
+        let digest = subtle().and_then(|s| s.digest_with_str_and_u8_array("SHA-256", data).ok());
+        let weak = self.me.clone();
+        let Some(promise) = digest else {
+            // Cannot happen where deferred hashing was chosen; an all-zero
+            // digest fails verification, so the piece is refused, never trusted.
+            let now = self.now();
+            self.client.handle_piece_hash(now, job, Digest([0; 32]));
+            return;
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            let digest = match wasm_bindgen_futures::JsFuture::from(promise).await {
+                Ok(buf) => {
+                    let bytes = Uint8Array::new(&buf);
+                    let mut d = [0u8; 32];
+                    if bytes.length() == 32 {
+                        bytes.copy_to(&mut d);
+                    }
+                    Digest(d)
+                }
+                Err(_) => Digest([0; 32]),
+            };
+            with_driver(&weak, |d, now| d.client.handle_piece_hash(now, job, digest));
+        });
     }
 
     /// A promise for the asset at `path` (from peers or the origin).
@@ -325,6 +359,13 @@ pub fn js_text(v: &JsValue) -> String {
                 .and_then(|m| m.as_string())
         })
         .unwrap_or_else(|| "unknown error".into())
+}
+
+/// The page's `crypto.subtle`, where there is one (secure contexts only).
+pub fn subtle() -> Option<web_sys::SubtleCrypto> {
+    let crypto = web_sys::window()?.crypto().ok()?;
+    let subtle = crypto.subtle();
+    (!JsValue::from(subtle.clone()).is_undefined()).then_some(subtle)
 }
 
 /// `performance.now()`, or `Date.now()` where there is no window.

@@ -72,6 +72,8 @@ impl Peerhost {
         }
         config.upload = upload;
         config.leech_only = opt_bool(&options, "leechOnly").unwrap_or(false);
+        // Pieces are hashed by the browser (crypto.subtle) where it can.
+        config.deferred_hashing = driver::subtle().is_some();
         if let Some(s) = opt_f64(&options, "switchDelaySecs") {
             config.max_switch_delay = std::time::Duration::from_secs_f64(s.clamp(0.0, 60.0));
         }
