@@ -59,7 +59,16 @@ var state = null;
 var limitedKept = false;
 
 self.addEventListener('install', function () { self.skipWaiting(); });
-self.addEventListener('activate', function (e) { e.waitUntil(self.clients.claim()); });
+self.addEventListener('activate', function (e) {
+  // Navigation preload: the browser starts the page's request while the
+  // worker boots, so intercepting navigations (to keep the site up when the
+  // origin is down) does not make every page view wait for the worker.
+  var preload = self.registration.navigationPreload;
+  e.waitUntil(Promise.all([
+    self.clients.claim(),
+    preload ? preload.enable().catch(function () {}) : null,
+  ]));
+});
 
 self.addEventListener('message', function (e) {
   var m = e.data;
@@ -130,7 +139,7 @@ self.addEventListener('fetch', function (e) {
   var url = new URL(req.url);
   if (url.origin !== self.location.origin) return;
   if (req.mode === 'navigate') {
-    e.respondWith(navigate(req, url, e.clientId));
+    e.respondWith(navigate(req, url, e.clientId, e.preloadResponse));
     return;
   }
   e.respondWith(loadState().then(function (st) {
@@ -166,7 +175,7 @@ function clientFile(req) {
   return withFallback(net, function () { return kept(CLIENT_FILES, req.url); }, 0);
 }
 
-function navigate(req, url, clientId) {
+function navigate(req, url, clientId, preloaded) {
   return loadState().then(function (st) {
     var path = url.pathname;
     var page = /\/$/.test(path) ? path + 'index.html' : path;
@@ -177,7 +186,7 @@ function navigate(req, url, clientId) {
         return k || viaPages(page, clientId).catch(function () { return null; });
       });
     };
-    var net = fetch(req).then(function (r) {
+    var net = Promise.resolve(preloaded).then(function (p) { return p || fetch(req); }).then(function (r) {
       // Keep listed pages as served, for the day the origin is down (the
       // page verifies what it seeds from this cache against the manifest).
       if (listed && r.status === 200 && !r.redirected) {
