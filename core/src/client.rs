@@ -621,6 +621,17 @@ impl Client {
         self.drive(now);
     }
 
+    /// Whether the tracker has answered an announce of the current swarm:
+    /// from then on, visitors who arrive can be introduced to us.
+    pub fn announced(&self) -> bool {
+        self.tracker.connected
+            && self.tracker.interval.is_some()
+            && self
+                .site
+                .as_ref()
+                .is_some_and(|s| self.tracker.joined == Some(s.info_hash))
+    }
+
     /// Whether uploads are off (see [`Client::set_leech_only`]).
     pub fn leech_only(&self) -> bool {
         self.config.leech_only

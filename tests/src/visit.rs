@@ -7,7 +7,8 @@ use crate::server::TestServer;
 
 /// `visitor` views `page` through the Service Worker (landing on
 /// `/about.html` first) and waits until it holds every asset of the demo's
-/// plates page (five images and the stylesheet), ready to seed them.
+/// plates page (five images and the stylesheet) and the tracker knows it:
+/// ready to seed them to whoever comes next.
 pub fn seed_plates(browser: &mut Browser, server: &TestServer, visitor: &str, page: &str) {
     browser.visit_via_worker(visitor, &server.url(""), "/about.html", page);
     browser
@@ -17,6 +18,13 @@ pub fn seed_plates(browser: &mut Browser, server: &TestServer, visitor: &str, pa
             Duration::from_secs(20),
         )
         .unwrap_or_else(|e| panic!("{visitor} does not hold the plates page's assets: {e}"));
+    browser
+        .wait(
+            visitor,
+            "peerhost.stats().announced",
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|e| panic!("{visitor} never announced itself to the tracker: {e}"));
 }
 
 /// Writes a copy of the demo page `from` as `to`, with `attrs` added to the

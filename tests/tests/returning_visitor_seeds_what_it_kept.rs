@@ -40,6 +40,11 @@ fn returning_visitor_seeds_what_it_kept() {
             Duration::from_secs(20),
         )
         .expect("the returning visitor restored its assets from storage");
+    // Restoring can finish before the tracker has heard from a: a visitor
+    // arriving in between finds nobody (and rightly goes to the origin).
+    browser
+        .wait("a", "peerhost.stats().announced", Duration::from_secs(20))
+        .expect("a announced itself to the tracker");
     assert_eq!(
         server.image_bytes_served(),
         before,

@@ -194,6 +194,7 @@ impl Peerhost {
         );
         set(&v, "originOnly", d.client.origin_only(now));
         set(&v, "leechOnly", d.client.leech_only());
+        set(&v, "announced", d.client.announced());
         let held = manifest.map_or(0, |m| {
             m.manifest()
                 .assets
