@@ -32,12 +32,21 @@
 //! ed25519 signature over them. On disk (`peerhost.json`) it is a JSON
 //! document carrying the same fields; its signature is still over the
 //! canonical bytes, so any JSON spelling of the same manifest verifies.
+//!
+//! # Who checks the signature
+//! With the `dalek` feature (on by default) the core checks ed25519
+//! signatures itself ([`SignedManifest::verify`], [`ManifestGuard::accept`])
+//! and can sign ([`SiteSecret`]). Without it — the browser build, which
+//! uses the browser's WebCrypto instead — only the `*_with` forms exist:
+//! they take the raw signature check as a function of (site key, signed
+//! bytes, signature) and still do every other check themselves.
 
 use std::fmt;
 use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+#[cfg(feature = "dalek")]
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
@@ -149,10 +158,20 @@ impl SiteKey {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+}
 
-    fn verifying_key(&self) -> Result<VerifyingKey, ManifestError> {
-        VerifyingKey::from_bytes(&self.0).map_err(|_| ManifestError::BadSignature)
-    }
+/// The raw ed25519 check of `signature` over `message` under `key`
+/// (strict: small-order keys and non-canonical encodings are refused).
+///
+/// The one step of manifest verification a driver may do itself
+/// ([`SignedManifest::verify_with`]); native drivers that are asked to
+/// (see `ClientConfig::deferred_signatures`) can answer with this.
+#[cfg(feature = "dalek")]
+pub fn verify_signature(key: &SiteKey, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
+    VerifyingKey::from_bytes(&key.0).is_ok_and(|k| {
+        k.verify_strict(message, &Signature::from_bytes(signature))
+            .is_ok()
+    })
 }
 
 impl fmt::Display for SiteKey {
@@ -184,8 +203,10 @@ impl FromStr for SiteKey {
 }
 
 /// A site's secret signing key. Kept out of the browser; used by the CLI.
+#[cfg(feature = "dalek")]
 pub struct SiteSecret(SigningKey);
 
+#[cfg(feature = "dalek")]
 impl SiteSecret {
     /// The secret from its 32-byte seed (the caller supplies the randomness).
     pub fn from_seed(seed: [u8; 32]) -> Self {
@@ -203,6 +224,7 @@ impl SiteSecret {
     }
 }
 
+#[cfg(feature = "dalek")]
 impl fmt::Debug for SiteSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SiteSecret(for {})", self.site_key())
@@ -465,6 +487,7 @@ impl Manifest {
     /// Signs the manifest with the site's secret key.
     ///
     /// Fails if the manifest is invalid or names another site key.
+    #[cfg(feature = "dalek")]
     pub fn sign(self, secret: &SiteSecret) -> Result<SignedManifest, ManifestError> {
         self.validate()?;
         if self.site_key != secret.site_key() {
@@ -576,14 +599,38 @@ impl SignedManifest {
         Digest::of(&self.body)
     }
 
+    /// The bytes the signature covers: the canonical encoding.
+    pub fn signed_bytes(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The ed25519 signature, unverified.
+    pub fn signature(&self) -> &[u8; SIGNATURE_LEN] {
+        &self.signature
+    }
+
     /// Checks the signature under `expected` and the validity window at `now`.
     ///
     /// Version ordering needs memory of what was accepted before: use a
     /// [`ManifestGuard`] for that.
+    #[cfg(feature = "dalek")]
     pub fn verify(
         &self,
         expected: &SiteKey,
         now: UnixTime,
+    ) -> Result<VerifiedManifest, ManifestError> {
+        self.verify_with(expected, now, verify_signature)
+    }
+
+    /// [`SignedManifest::verify`] with the raw ed25519 check done by
+    /// `signature_ok(site key, signed bytes, signature)`, called once, after
+    /// the site key matched and before the validity window is checked.
+    /// Every other check is the same.
+    pub fn verify_with(
+        &self,
+        expected: &SiteKey,
+        now: UnixTime,
+        signature_ok: impl FnOnce(&SiteKey, &[u8], &[u8; SIGNATURE_LEN]) -> bool,
     ) -> Result<VerifiedManifest, ManifestError> {
         let m = &self.manifest;
         if m.site_key != *expected {
@@ -592,11 +639,9 @@ impl SignedManifest {
                 found: m.site_key,
             });
         }
-        let sig = Signature::from_bytes(&self.signature);
-        expected
-            .verifying_key()?
-            .verify_strict(&self.body, &sig)
-            .map_err(|_| ManifestError::BadSignature)?;
+        if !signature_ok(expected, &self.body, &self.signature) {
+            return Err(ManifestError::BadSignature);
+        }
         let now = now.0;
         if m.issued_at > now.saturating_add(CLOCK_SKEW_SECS) {
             return Err(ManifestError::NotYetValid {
@@ -741,7 +786,8 @@ struct JsonAsset {
 
 /// A manifest whose signature and validity window have been checked.
 ///
-/// Only [`SignedManifest::verify`] makes one, so holding one proves it.
+/// Only [`SignedManifest::verify`] and [`SignedManifest::verify_with`] make
+/// one, so holding one proves that the signature check said yes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedManifest {
     signed: SignedManifest,
@@ -827,12 +873,26 @@ impl ManifestGuard {
     }
 
     /// Checks `signed` fully and makes it current if it is newer.
+    #[cfg(feature = "dalek")]
     pub fn accept(
         &mut self,
         signed: &SignedManifest,
         now: UnixTime,
     ) -> Result<Accepted, ManifestError> {
-        let verified = signed.verify(&self.site_key, now)?;
+        self.accept_with(signed, now, verify_signature)
+    }
+
+    /// [`ManifestGuard::accept`] with the raw ed25519 check done by
+    /// `signature_ok` (see [`SignedManifest::verify_with`]); every other
+    /// check — site key, validity window, rollback, equivocation — is the
+    /// same, and nothing changes unless all pass.
+    pub fn accept_with(
+        &mut self,
+        signed: &SignedManifest,
+        now: UnixTime,
+        signature_ok: impl FnOnce(&SiteKey, &[u8], &[u8; SIGNATURE_LEN]) -> bool,
+    ) -> Result<Accepted, ManifestError> {
+        let verified = signed.verify_with(&self.site_key, now, signature_ok)?;
         let version = verified.version();
         if let Some(cur) = &self.current {
             if version < cur.version() {

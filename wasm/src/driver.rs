@@ -215,6 +215,8 @@ impl Driver {
                 }
             }
             Output::HashPiece { job, data } => self.hash_piece(job, &data),
+            // Signatures are checked inline here (deferred_signatures is off).
+            Output::VerifySignature { .. } => {}
             Output::ClosePeer { conn, reason } => {
                 if let Some(pc) = self.peers.remove(&conn) {
                     self.note(format!("closed peer {}: {}", conn.0, close_text(&reason)));
