@@ -51,6 +51,7 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{ReadError, Reader};
+use crate::json::{JsonValue, MAX_SAFE_INTEGER};
 use crate::piece::Digest;
 use crate::time::UnixTime;
 
@@ -690,6 +691,49 @@ impl SignedManifest {
         s
     }
 
+    /// The document [`SignedManifest::to_json`] writes, as a [`JsonValue`],
+    /// for drivers that write JSON with their own serializer (the
+    /// browser's `JSON.stringify`; see [`crate::json`]). Integers are
+    /// numbers: exact up to 2^53, which [`SignedManifest::from_value`]
+    /// requires anyway.
+    pub fn to_value(&self) -> JsonValue {
+        let m = &self.manifest;
+        let s = JsonValue::String;
+        let n = |v: u64| JsonValue::Number(v as f64);
+        let assets = m
+            .assets
+            .iter()
+            .map(|a| {
+                JsonValue::Object(vec![
+                    ("path".into(), s(a.path.clone())),
+                    ("content_type".into(), s(a.content_type.clone())),
+                    ("size".into(), n(a.size)),
+                    ("piece_size".into(), n(a.piece_size.into())),
+                    ("integrity".into(), s(a.integrity())),
+                    (
+                        "pieces".into(),
+                        JsonValue::Array(
+                            a.pieces.iter().map(|p| s(STANDARD.encode(p.0))).collect(),
+                        ),
+                    ),
+                ])
+            })
+            .collect();
+        JsonValue::Object(vec![
+            ("format".into(), s(JSON_FORMAT.to_owned())),
+            ("site_key".into(), s(m.site_key.to_string())),
+            ("version".into(), n(m.version)),
+            ("issued_at".into(), n(m.issued_at)),
+            ("expires_at".into(), n(m.expires_at)),
+            ("flags".into(), n(m.flags.into())),
+            ("assets".into(), JsonValue::Array(assets)),
+            (
+                "signature".into(),
+                s(URL_SAFE_NO_PAD.encode(self.signature)),
+            ),
+        ])
+    }
+
     /// Parses `peerhost.json`; the result still needs verifying.
     pub fn from_json(text: &str) -> Result<SignedManifest, ManifestError> {
         if text.len() > 4 * MAX_MANIFEST_LEN {
@@ -697,6 +741,19 @@ impl SignedManifest {
         }
         let doc: JsonManifest = serde_json::from_str(text)
             .map_err(|e| ManifestError::Malformed(format!("JSON: {e}")))?;
+        Self::from_doc(doc)
+    }
+
+    /// [`SignedManifest::from_json`] for a document another JSON parser
+    /// read (the browser's `JSON.parse`; see [`crate::json`]): the same
+    /// fields, types and checks; integers must be exact (at most 2^53 − 1).
+    /// The caller bounds the text's length as `from_json` does (4 ×
+    /// [`MAX_MANIFEST_LEN`]).
+    pub fn from_value(value: &JsonValue) -> Result<SignedManifest, ManifestError> {
+        Self::from_doc(JsonManifest::from_value(value)?)
+    }
+
+    fn from_doc(doc: JsonManifest) -> Result<SignedManifest, ManifestError> {
         if doc.format != JSON_FORMAT {
             return Err(ManifestError::Malformed(format!(
                 "format {:?}, expected {JSON_FORMAT:?}",
@@ -771,6 +828,126 @@ struct JsonManifest {
     flags: u32,
     assets: Vec<JsonAsset>,
     signature: String,
+}
+
+/// Reads the fields of `value`, an object with exactly the keys `keys`
+/// (those marked optional may be missing).
+fn json_fields<'a>(
+    value: &'a JsonValue,
+    what: &str,
+    keys: &[(&str, bool)],
+) -> Result<Vec<Option<&'a JsonValue>>, ManifestError> {
+    let bad = |m: String| ManifestError::Malformed(format!("JSON: {m}"));
+    let JsonValue::Object(fields) = value else {
+        return Err(bad(format!("{what} is {}, not an object", value.kind())));
+    };
+    if let Some((k, _)) = fields
+        .iter()
+        .find(|(k, _)| !keys.iter().any(|(n, _)| n == k))
+    {
+        return Err(bad(format!("unknown field {k:?} in {what}")));
+    }
+    keys.iter()
+        .map(|(k, optional)| match value.get(k) {
+            None if *optional => Ok(None),
+            None => Err(bad(format!("missing field {k:?} in {what}"))),
+            Some(v) => Ok(Some(v)),
+        })
+        .collect()
+}
+
+fn json_string(v: Option<&JsonValue>, key: &str) -> Result<String, ManifestError> {
+    v.and_then(JsonValue::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| ManifestError::Malformed(format!("JSON: {key} is not a string")))
+}
+
+fn json_u64(v: Option<&JsonValue>, key: &str) -> Result<u64, ManifestError> {
+    v.and_then(JsonValue::as_u64).ok_or_else(|| {
+        ManifestError::Malformed(format!(
+            "JSON: {key} is not an integer in 0..={MAX_SAFE_INTEGER}"
+        ))
+    })
+}
+
+fn json_u32(v: Option<&JsonValue>, key: &str) -> Result<u32, ManifestError> {
+    u32::try_from(json_u64(v, key)?)
+        .map_err(|_| ManifestError::Malformed(format!("JSON: {key} does not fit 32 bits")))
+}
+
+impl JsonManifest {
+    fn from_value(value: &JsonValue) -> Result<JsonManifest, ManifestError> {
+        let f = json_fields(
+            value,
+            "the manifest",
+            &[
+                ("format", false),
+                ("site_key", false),
+                ("version", false),
+                ("issued_at", false),
+                ("expires_at", false),
+                ("flags", true),
+                ("assets", false),
+                ("signature", false),
+            ],
+        )?;
+        let Some(JsonValue::Array(assets)) = f[6] else {
+            return Err(ManifestError::Malformed(
+                "JSON: assets is not an array".into(),
+            ));
+        };
+        if assets.len() > MAX_ASSETS {
+            return Err(ManifestError::Malformed(format!(
+                "more than {MAX_ASSETS} assets"
+            )));
+        }
+        Ok(JsonManifest {
+            format: json_string(f[0], "format")?,
+            site_key: json_string(f[1], "site_key")?,
+            version: json_u64(f[2], "version")?,
+            issued_at: json_u64(f[3], "issued_at")?,
+            expires_at: json_u64(f[4], "expires_at")?,
+            flags: f[5].map_or(Ok(0), |v| json_u32(Some(v), "flags"))?,
+            assets: assets
+                .iter()
+                .map(JsonAsset::from_value)
+                .collect::<Result<_, _>>()?,
+            signature: json_string(f[7], "signature")?,
+        })
+    }
+}
+
+impl JsonAsset {
+    fn from_value(value: &JsonValue) -> Result<JsonAsset, ManifestError> {
+        let f = json_fields(
+            value,
+            "an asset",
+            &[
+                ("path", false),
+                ("content_type", false),
+                ("size", false),
+                ("piece_size", false),
+                ("integrity", false),
+                ("pieces", false),
+            ],
+        )?;
+        let Some(JsonValue::Array(pieces)) = f[5] else {
+            return Err(ManifestError::Malformed(
+                "JSON: pieces is not an array".into(),
+            ));
+        };
+        Ok(JsonAsset {
+            path: json_string(f[0], "path")?,
+            content_type: json_string(f[1], "content_type")?,
+            size: json_u64(f[2], "size")?,
+            piece_size: json_u32(f[3], "piece_size")?,
+            integrity: json_string(f[4], "integrity")?,
+            pieces: pieces
+                .iter()
+                .map(|p| json_string(Some(p), "a piece hash"))
+                .collect::<Result<_, _>>()?,
+        })
+    }
 }
 
 #[derive(Serialize, Deserialize)]

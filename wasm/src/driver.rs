@@ -18,7 +18,7 @@ use peerhost_core::client::{
 use peerhost_core::manifest::{SIGNATURE_LEN, SiteKey};
 use peerhost_core::piece::Digest;
 use peerhost_core::scheduler::{ConnId, RequestId};
-use peerhost_core::signal::{ClientMessage, ServerMessage};
+use peerhost_core::signal::{ClientMessage, MAX_JSON_LEN, ServerMessage, SignalError};
 use peerhost_core::time::{Instant, UnixTime};
 use peerhost_core::vec_map::VecMap;
 use wasm_bindgen::prelude::*;
@@ -150,7 +150,15 @@ impl Driver {
     }
 
     pub fn tracker_message(&mut self, now: Instant, text: &str) {
-        match ServerMessage::from_json(text) {
+        // Parsed by the browser (`JSON.parse`): no JSON parser in this module.
+        let msg = if text.len() > MAX_JSON_LEN {
+            Err(SignalError::TooLarge(text.len()))
+        } else {
+            crate::json::parse(text)
+                .map_err(SignalError::Malformed)
+                .and_then(|v| ServerMessage::from_value(&v))
+        };
+        match msg {
             Ok(msg) => self.client.handle_tracker(now, msg),
             Err(e) => self.note(format!("tracker sent something unreadable: {e}")),
         }
@@ -183,7 +191,7 @@ impl Driver {
 
     fn send_tracker(&mut self, msg: &ClientMessage) {
         if let Some(sock) = &self.tracker {
-            sock.send(&msg.to_json());
+            sock.send(&crate::json::stringify(&msg.to_value()));
         }
     }
 

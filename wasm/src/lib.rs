@@ -9,6 +9,7 @@
 //! [`driver`] for the loop).
 
 mod driver;
+mod json;
 mod origin;
 mod peer_conn;
 mod timer;
@@ -16,7 +17,7 @@ mod tracker_socket;
 
 use js_sys::{Promise, Reflect};
 use peerhost_core::client::{Client, ClientConfig, ManifestSource, ManifestStatus};
-use peerhost_core::manifest::{SignedManifest, SiteKey};
+use peerhost_core::manifest::{MAX_MANIFEST_LEN, SignedManifest, SiteKey};
 use peerhost_core::upload::UploadLimits;
 use wasm_bindgen::prelude::*;
 
@@ -108,7 +109,14 @@ impl Peerhost {
     /// the tracker is contacted.
     #[wasm_bindgen(js_name = loadManifest)]
     pub fn load_manifest(&self, json: &str) -> Result<Promise, JsError> {
-        let signed = SignedManifest::from_json(json).map_err(|e| JsError::new(&e.to_string()))?;
+        // Parsed by the browser (`JSON.parse`): no JSON parser in this module.
+        if json.len() > 4 * MAX_MANIFEST_LEN {
+            return Err(JsError::new("malformed manifest: manifest JSON too large"));
+        }
+        let value = json::parse(json)
+            .map_err(|e| JsError::new(&format!("malformed manifest: JSON: {e}")))?;
+        let signed =
+            SignedManifest::from_value(&value).map_err(|e| JsError::new(&e.to_string()))?;
         let mut d = self.driver.borrow_mut();
         let now = d.now();
         let first = d.client.manifest().is_none();
@@ -142,7 +150,9 @@ impl Peerhost {
     #[wasm_bindgen(js_name = manifestJson)]
     pub fn manifest_json(&self) -> Option<String> {
         let d = self.driver.borrow();
-        d.client.manifest().map(|m| m.signed().to_json())
+        d.client
+            .manifest()
+            .map(|m| json::stringify(&m.signed().to_value()))
     }
 
     /// Paths of the assets the current manifest lists.
