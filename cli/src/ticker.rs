@@ -460,8 +460,8 @@ impl Sim {
                     let _ = tx.send(Ev::Origin(i, request, r));
                 });
             }
-            // Hashing stays inline (the default); nothing to answer.
-            Output::HashPiece { .. } => {}
+            // Hashing and signature checks stay inline (the default); nothing to answer.
+            Output::HashPiece { .. } | Output::VerifySignature { .. } => {}
             Output::Deliver { path, .. } => {
                 if self.nodes[i].visitor && path == TICKER_FILE {
                     let version = self.nodes[i].client.manifest().map_or(0, |m| m.version());

@@ -46,6 +46,23 @@
 //! per received piece, shared by the store, the frames that serve it onward
 //! and [`Body`] deliveries.
 //!
+//! # Verifying manifest signatures: inline or deferred
+//! The same seam exists for the ed25519 signature of a manifest. With
+//! [`ClientConfig::deferred_signatures`] (and always when the core is built
+//! without its `dalek` feature, as the browser client is), a manifest from
+//! any source is first checked against the site key, then the client emits
+//! [`Output::VerifySignature`] with the site key, the signed bytes and the
+//! signature, and keeps the manifest aside. The driver answers with
+//! [`Client::handle_signature`] and a bool (the browser: WebCrypto
+//! `crypto.subtle.verify("Ed25519", …)`). Only then do the validity window,
+//! rollback and equivocation checks run, exactly as inline, and only a
+//! `true` answer can make the manifest current: until the answer nothing
+//! changes, and a `false` answer refuses it as [`ManifestError::BadSignature`]
+//! (a peer that sent it is banned, as inline). Answers to unknown jobs are
+//! ignored. One manifest per peer is checked at a time (later ones it sends
+//! meanwhile are dropped); a newer push from the tracker replaces the
+//! tracker's pending one.
+//!
 //! # Trust
 //! Every piece, from a peer or the origin, is checked against the signed
 //! manifest before it is stored, delivered or served onward. A peer that
@@ -60,7 +77,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::manifest::{
-    Accepted, ManifestError, ManifestGuard, SignedManifest, SiteKey, VerifiedManifest,
+    Accepted, ManifestError, ManifestGuard, SIGNATURE_LEN, SignedManifest, SiteKey,
+    VerifiedManifest,
 };
 use crate::piece::{Bitfield, Digest, PieceIndex, PieceMap};
 use crate::rng::Rng;
@@ -111,6 +129,11 @@ pub struct ClientConfig {
     /// [`Client::handle_piece_hash`]) instead of hashing inline; see the
     /// module doc.
     pub deferred_hashing: bool,
+    /// Hand the ed25519 check of manifest signatures to the driver
+    /// ([`Output::VerifySignature`] / [`Client::handle_signature`]) instead
+    /// of checking inline; see the module doc. Without the core's `dalek`
+    /// feature signatures are always checked this way.
+    pub deferred_signatures: bool,
 }
 
 impl Default for ClientConfig {
@@ -129,6 +152,7 @@ impl Default for ClientConfig {
             origin_attempts: 3,
             max_switch_delay: Duration::from_secs(10),
             deferred_hashing: false,
+            deferred_signatures: false,
         }
     }
 }
@@ -136,6 +160,21 @@ impl Default for ClientConfig {
 /// Identifies one piece-hashing job ([`Output::HashPiece`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HashJob(pub u64);
+
+/// Identifies one signature check ([`Output::VerifySignature`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SignatureJob(pub u64);
+
+/// What [`Client::handle_manifest`] did with a manifest it did not refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestStatus {
+    /// Every check passed (inline signature check).
+    Checked(Accepted),
+    /// Waiting for the driver's signature check ([`Output::VerifySignature`]);
+    /// nothing has changed yet. The verdict is what
+    /// [`Client::handle_signature`] returns for this job (and an event).
+    AwaitingSignature(SignatureJob),
+}
 
 /// An asset's verified bytes, as the pieces that make it up: shared with
 /// the client's store, not copied.
@@ -339,6 +378,19 @@ pub enum Output {
         /// The bytes to hash.
         data: Bytes,
     },
+    /// Check the ed25519 `signature` over `message` under `site_key` and
+    /// report whether it is valid with [`Client::handle_signature`] (only
+    /// with deferred signatures: see [`ClientConfig::deferred_signatures`]).
+    VerifySignature {
+        /// Id to answer with.
+        job: SignatureJob,
+        /// The public key (32 bytes of an ed25519 point).
+        site_key: SiteKey,
+        /// The signed bytes (the manifest's canonical encoding).
+        message: Bytes,
+        /// The signature.
+        signature: [u8; SIGNATURE_LEN],
+    },
     /// Close and forget the connection.
     ClosePeer {
         /// The connection.
@@ -491,6 +543,22 @@ enum HashFor {
     Origin(RequestId),
 }
 
+/// A manifest waiting for the driver's signature check.
+#[derive(Debug)]
+struct PendingSignature {
+    job: u64,
+    signed: SignedManifest,
+    source: ManifestSource,
+    /// The wall clock when it arrived: the validity window is judged then.
+    wall: UnixTime,
+    /// The tracker id of the peer that sent it, to ban it even if gone.
+    remote: Option<PeerId>,
+}
+
+/// Most manifests waiting for a signature check at once; beyond, manifests
+/// from peers are dropped unchecked (as if never sent).
+pub const MAX_PENDING_SIGNATURES: usize = 16;
+
 /// A piece waiting for its digest from the driver.
 #[derive(Debug)]
 struct PendingHash {
@@ -560,6 +628,8 @@ pub struct Client {
     outputs: VecDeque<Output>,
     hashing: VecDeque<PendingHash>,
     next_job: u64,
+    signatures: VecDeque<PendingSignature>,
+    next_signature_job: u64,
     stats: Stats,
     next_conn: u64,
     next_ticket: u64,
@@ -602,6 +672,8 @@ impl Client {
             outputs: VecDeque::new(),
             hashing: VecDeque::new(),
             next_job: 0,
+            signatures: VecDeque::new(),
+            next_signature_job: 0,
             stats: Stats::default(),
             next_conn: 0,
             next_ticket: 0,
@@ -714,16 +786,109 @@ impl Client {
 
     /// A signed manifest arrived (from the origin, the tracker, storage).
     /// `wall` is the wall clock, for the validity window.
+    ///
+    /// With deferred signatures (see the module doc) a manifest for our
+    /// site key is not judged yet: the answer is
+    /// [`ManifestStatus::AwaitingSignature`] and the verdict comes from
+    /// [`Client::handle_signature`].
     pub fn handle_manifest(
         &mut self,
         now: Instant,
         wall: UnixTime,
         signed: &SignedManifest,
         source: ManifestSource,
-    ) -> Result<Accepted, ManifestError> {
+    ) -> Result<ManifestStatus, ManifestError> {
         self.wall_offset = Some((now, wall));
-        let result = self.guard.accept(signed, wall);
-        match &result {
+        #[cfg(feature = "dalek")]
+        if !self.config.deferred_signatures {
+            let result = self.guard.accept(signed, wall);
+            self.manifest_checked(now, source, &result);
+            self.drive(now);
+            return result.map(ManifestStatus::Checked);
+        }
+        // The site key first, as inline: another site's manifest is refused
+        // without asking for a signature check.
+        let expected = *self.guard.site_key();
+        let found = signed.manifest().site_key;
+        if found != expected {
+            let result = Err(ManifestError::WrongSiteKey { expected, found });
+            self.manifest_checked(now, source, &result);
+            self.drive(now);
+            return result.map(ManifestStatus::Checked);
+        }
+        let job = self.next_signature_job;
+        self.next_signature_job += 1;
+        let remote = match source {
+            ManifestSource::Peer(conn) => self.peers.get(&conn).and_then(|p| p.remote),
+            _ => None,
+        };
+        self.signatures.push_back(PendingSignature {
+            job,
+            signed: signed.clone(),
+            source,
+            wall,
+            remote,
+        });
+        self.outputs.push_back(Output::VerifySignature {
+            job: SignatureJob(job),
+            site_key: expected,
+            message: Bytes::copy_from_slice(signed.signed_bytes()),
+            signature: *signed.signature(),
+        });
+        Ok(ManifestStatus::AwaitingSignature(SignatureJob(job)))
+    }
+
+    /// Whether the driver checks signatures (see the module doc).
+    fn defers_signatures(&self) -> bool {
+        self.config.deferred_signatures || cfg!(not(feature = "dalek"))
+    }
+
+    /// The driver's answer to signature check `job` ([`Output::VerifySignature`]):
+    /// whether the signature is valid. Runs every other check of the
+    /// manifest and returns the verdict (`None` for an unknown job: already
+    /// answered). A `false` answer refuses the manifest, and a peer that
+    /// sent it is banned.
+    pub fn handle_signature(
+        &mut self,
+        now: Instant,
+        job: SignatureJob,
+        valid: bool,
+    ) -> Option<Result<Accepted, ManifestError>> {
+        let k = self.signatures.iter().position(|p| p.job == job.0)?;
+        let p = self.signatures.remove(k).expect("found");
+        // The job names exactly these bytes, key and signature.
+        let result = self.guard.accept_with(&p.signed, p.wall, |_, _, _| valid);
+        self.manifest_checked(now, p.source, &result);
+        if let (
+            ManifestSource::Peer(conn),
+            Err(
+                e @ (ManifestError::BadSignature
+                | ManifestError::WrongSiteKey { .. }
+                | ManifestError::Malformed(_)),
+            ),
+        ) = (p.source, &result)
+        {
+            // Signed by someone else, or forged: the peer lied (as inline).
+            if self.peers.contains_key(&conn) {
+                self.ban(conn, Misbehaviour::BadManifest(e.clone()));
+            } else if let Some(id) = p.remote {
+                // Gone before its manifest was judged: never again.
+                self.banned.insert(id);
+            }
+        }
+        self.drive(now);
+        Some(result)
+    }
+
+    /// A manifest was judged: make it current (now or after the page load)
+    /// or report the refusal.
+    fn manifest_checked(
+        &mut self,
+        now: Instant,
+        source: ManifestSource,
+        result: &Result<Accepted, ManifestError>,
+    ) {
+        match result {
             Ok(Accepted::Newer { .. }) => {
                 let verified = self.guard.current().expect("just accepted").clone();
                 self.outputs
@@ -758,8 +923,6 @@ impl Client {
                     }));
             }
         }
-        self.drive(now);
-        result
     }
 
     /// Offers the client verified bytes of a whole asset it already holds
@@ -915,6 +1078,9 @@ impl Client {
             ServerMessage::ManifestPush { manifest, .. } => {
                 match SignedManifest::from_bytes(&manifest) {
                     Ok(signed) => {
+                        // A newer push replaces one still being checked.
+                        self.signatures
+                            .retain(|p| p.source != ManifestSource::Tracker);
                         let wall = self.wall_estimate(now);
                         let _ = self.handle_manifest(now, wall, &signed, ManifestSource::Tracker);
                     }
@@ -1900,6 +2066,17 @@ impl Client {
             return Err(Misbehaviour::Protocol(
                 "manifest version differs from its offer",
             ));
+        }
+        // Deferred checks: its first manifest is judged before it may send
+        // another (so a liar is banned), and the queue stays bounded.
+        if self.defers_signatures()
+            && (self.signatures.len() >= MAX_PENDING_SIGNATURES
+                || self
+                    .signatures
+                    .iter()
+                    .any(|p| p.source == ManifestSource::Peer(conn)))
+        {
+            return Ok(());
         }
         let wall = self.wall_estimate(now);
         match self.handle_manifest(now, wall, &signed, ManifestSource::Peer(conn)) {

@@ -15,9 +15,12 @@
 //! - [`upload`]: the visitor's upload budget.
 //! - [`codec`], [`rng`], [`time`]: bounds-checked decoding, seeded
 //!   randomness, driver-supplied clocks.
+//! - [`json`]: JSON values parsed by the driver (the browser's
+//!   `JSON.parse`), so the browser build needs no JSON parser.
 
 pub mod client;
 pub mod codec;
+pub mod json;
 pub mod manifest;
 pub mod piece;
 pub mod rng;

@@ -32,16 +32,26 @@
 //! ed25519 signature over them. On disk (`peerhost.json`) it is a JSON
 //! document carrying the same fields; its signature is still over the
 //! canonical bytes, so any JSON spelling of the same manifest verifies.
+//!
+//! # Who checks the signature
+//! With the `dalek` feature (on by default) the core checks ed25519
+//! signatures itself ([`SignedManifest::verify`], [`ManifestGuard::accept`])
+//! and can sign ([`SiteSecret`]). Without it — the browser build, which
+//! uses the browser's WebCrypto instead — only the `*_with` forms exist:
+//! they take the raw signature check as a function of (site key, signed
+//! bytes, signature) and still do every other check themselves.
 
 use std::fmt;
 use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+#[cfg(feature = "dalek")]
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{ReadError, Reader};
+use crate::json::{JsonValue, MAX_SAFE_INTEGER};
 use crate::piece::Digest;
 use crate::time::UnixTime;
 
@@ -149,10 +159,20 @@ impl SiteKey {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+}
 
-    fn verifying_key(&self) -> Result<VerifyingKey, ManifestError> {
-        VerifyingKey::from_bytes(&self.0).map_err(|_| ManifestError::BadSignature)
-    }
+/// The raw ed25519 check of `signature` over `message` under `key`
+/// (strict: small-order keys and non-canonical encodings are refused).
+///
+/// The one step of manifest verification a driver may do itself
+/// ([`SignedManifest::verify_with`]); native drivers that are asked to
+/// (see `ClientConfig::deferred_signatures`) can answer with this.
+#[cfg(feature = "dalek")]
+pub fn verify_signature(key: &SiteKey, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
+    VerifyingKey::from_bytes(&key.0).is_ok_and(|k| {
+        k.verify_strict(message, &Signature::from_bytes(signature))
+            .is_ok()
+    })
 }
 
 impl fmt::Display for SiteKey {
@@ -184,8 +204,10 @@ impl FromStr for SiteKey {
 }
 
 /// A site's secret signing key. Kept out of the browser; used by the CLI.
+#[cfg(feature = "dalek")]
 pub struct SiteSecret(SigningKey);
 
+#[cfg(feature = "dalek")]
 impl SiteSecret {
     /// The secret from its 32-byte seed (the caller supplies the randomness).
     pub fn from_seed(seed: [u8; 32]) -> Self {
@@ -203,6 +225,7 @@ impl SiteSecret {
     }
 }
 
+#[cfg(feature = "dalek")]
 impl fmt::Debug for SiteSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SiteSecret(for {})", self.site_key())
@@ -465,6 +488,7 @@ impl Manifest {
     /// Signs the manifest with the site's secret key.
     ///
     /// Fails if the manifest is invalid or names another site key.
+    #[cfg(feature = "dalek")]
     pub fn sign(self, secret: &SiteSecret) -> Result<SignedManifest, ManifestError> {
         self.validate()?;
         if self.site_key != secret.site_key() {
@@ -576,14 +600,38 @@ impl SignedManifest {
         Digest::of(&self.body)
     }
 
+    /// The bytes the signature covers: the canonical encoding.
+    pub fn signed_bytes(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The ed25519 signature, unverified.
+    pub fn signature(&self) -> &[u8; SIGNATURE_LEN] {
+        &self.signature
+    }
+
     /// Checks the signature under `expected` and the validity window at `now`.
     ///
     /// Version ordering needs memory of what was accepted before: use a
     /// [`ManifestGuard`] for that.
+    #[cfg(feature = "dalek")]
     pub fn verify(
         &self,
         expected: &SiteKey,
         now: UnixTime,
+    ) -> Result<VerifiedManifest, ManifestError> {
+        self.verify_with(expected, now, verify_signature)
+    }
+
+    /// [`SignedManifest::verify`] with the raw ed25519 check done by
+    /// `signature_ok(site key, signed bytes, signature)`, called once, after
+    /// the site key matched and before the validity window is checked.
+    /// Every other check is the same.
+    pub fn verify_with(
+        &self,
+        expected: &SiteKey,
+        now: UnixTime,
+        signature_ok: impl FnOnce(&SiteKey, &[u8], &[u8; SIGNATURE_LEN]) -> bool,
     ) -> Result<VerifiedManifest, ManifestError> {
         let m = &self.manifest;
         if m.site_key != *expected {
@@ -592,11 +640,9 @@ impl SignedManifest {
                 found: m.site_key,
             });
         }
-        let sig = Signature::from_bytes(&self.signature);
-        expected
-            .verifying_key()?
-            .verify_strict(&self.body, &sig)
-            .map_err(|_| ManifestError::BadSignature)?;
+        if !signature_ok(expected, &self.body, &self.signature) {
+            return Err(ManifestError::BadSignature);
+        }
         let now = now.0;
         if m.issued_at > now.saturating_add(CLOCK_SKEW_SECS) {
             return Err(ManifestError::NotYetValid {
@@ -645,6 +691,49 @@ impl SignedManifest {
         s
     }
 
+    /// The document [`SignedManifest::to_json`] writes, as a [`JsonValue`],
+    /// for drivers that write JSON with their own serializer (the
+    /// browser's `JSON.stringify`; see [`crate::json`]). Integers are
+    /// numbers: exact up to 2^53, which [`SignedManifest::from_value`]
+    /// requires anyway.
+    pub fn to_value(&self) -> JsonValue {
+        let m = &self.manifest;
+        let s = JsonValue::String;
+        let n = |v: u64| JsonValue::Number(v as f64);
+        let assets = m
+            .assets
+            .iter()
+            .map(|a| {
+                JsonValue::Object(vec![
+                    ("path".into(), s(a.path.clone())),
+                    ("content_type".into(), s(a.content_type.clone())),
+                    ("size".into(), n(a.size)),
+                    ("piece_size".into(), n(a.piece_size.into())),
+                    ("integrity".into(), s(a.integrity())),
+                    (
+                        "pieces".into(),
+                        JsonValue::Array(
+                            a.pieces.iter().map(|p| s(STANDARD.encode(p.0))).collect(),
+                        ),
+                    ),
+                ])
+            })
+            .collect();
+        JsonValue::Object(vec![
+            ("format".into(), s(JSON_FORMAT.to_owned())),
+            ("site_key".into(), s(m.site_key.to_string())),
+            ("version".into(), n(m.version)),
+            ("issued_at".into(), n(m.issued_at)),
+            ("expires_at".into(), n(m.expires_at)),
+            ("flags".into(), n(m.flags.into())),
+            ("assets".into(), JsonValue::Array(assets)),
+            (
+                "signature".into(),
+                s(URL_SAFE_NO_PAD.encode(self.signature)),
+            ),
+        ])
+    }
+
     /// Parses `peerhost.json`; the result still needs verifying.
     pub fn from_json(text: &str) -> Result<SignedManifest, ManifestError> {
         if text.len() > 4 * MAX_MANIFEST_LEN {
@@ -652,6 +741,19 @@ impl SignedManifest {
         }
         let doc: JsonManifest = serde_json::from_str(text)
             .map_err(|e| ManifestError::Malformed(format!("JSON: {e}")))?;
+        Self::from_doc(doc)
+    }
+
+    /// [`SignedManifest::from_json`] for a document another JSON parser
+    /// read (the browser's `JSON.parse`; see [`crate::json`]): the same
+    /// fields, types and checks; integers must be exact (at most 2^53 − 1).
+    /// The caller bounds the text's length as `from_json` does (4 ×
+    /// [`MAX_MANIFEST_LEN`]).
+    pub fn from_value(value: &JsonValue) -> Result<SignedManifest, ManifestError> {
+        Self::from_doc(JsonManifest::from_value(value)?)
+    }
+
+    fn from_doc(doc: JsonManifest) -> Result<SignedManifest, ManifestError> {
         if doc.format != JSON_FORMAT {
             return Err(ManifestError::Malformed(format!(
                 "format {:?}, expected {JSON_FORMAT:?}",
@@ -728,6 +830,126 @@ struct JsonManifest {
     signature: String,
 }
 
+/// Reads the fields of `value`, an object with exactly the keys `keys`
+/// (those marked optional may be missing).
+fn json_fields<'a>(
+    value: &'a JsonValue,
+    what: &str,
+    keys: &[(&str, bool)],
+) -> Result<Vec<Option<&'a JsonValue>>, ManifestError> {
+    let bad = |m: String| ManifestError::Malformed(format!("JSON: {m}"));
+    let JsonValue::Object(fields) = value else {
+        return Err(bad(format!("{what} is {}, not an object", value.kind())));
+    };
+    if let Some((k, _)) = fields
+        .iter()
+        .find(|(k, _)| !keys.iter().any(|(n, _)| n == k))
+    {
+        return Err(bad(format!("unknown field {k:?} in {what}")));
+    }
+    keys.iter()
+        .map(|(k, optional)| match value.get(k) {
+            None if *optional => Ok(None),
+            None => Err(bad(format!("missing field {k:?} in {what}"))),
+            Some(v) => Ok(Some(v)),
+        })
+        .collect()
+}
+
+fn json_string(v: Option<&JsonValue>, key: &str) -> Result<String, ManifestError> {
+    v.and_then(JsonValue::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| ManifestError::Malformed(format!("JSON: {key} is not a string")))
+}
+
+fn json_u64(v: Option<&JsonValue>, key: &str) -> Result<u64, ManifestError> {
+    v.and_then(JsonValue::as_u64).ok_or_else(|| {
+        ManifestError::Malformed(format!(
+            "JSON: {key} is not an integer in 0..={MAX_SAFE_INTEGER}"
+        ))
+    })
+}
+
+fn json_u32(v: Option<&JsonValue>, key: &str) -> Result<u32, ManifestError> {
+    u32::try_from(json_u64(v, key)?)
+        .map_err(|_| ManifestError::Malformed(format!("JSON: {key} does not fit 32 bits")))
+}
+
+impl JsonManifest {
+    fn from_value(value: &JsonValue) -> Result<JsonManifest, ManifestError> {
+        let f = json_fields(
+            value,
+            "the manifest",
+            &[
+                ("format", false),
+                ("site_key", false),
+                ("version", false),
+                ("issued_at", false),
+                ("expires_at", false),
+                ("flags", true),
+                ("assets", false),
+                ("signature", false),
+            ],
+        )?;
+        let Some(JsonValue::Array(assets)) = f[6] else {
+            return Err(ManifestError::Malformed(
+                "JSON: assets is not an array".into(),
+            ));
+        };
+        if assets.len() > MAX_ASSETS {
+            return Err(ManifestError::Malformed(format!(
+                "more than {MAX_ASSETS} assets"
+            )));
+        }
+        Ok(JsonManifest {
+            format: json_string(f[0], "format")?,
+            site_key: json_string(f[1], "site_key")?,
+            version: json_u64(f[2], "version")?,
+            issued_at: json_u64(f[3], "issued_at")?,
+            expires_at: json_u64(f[4], "expires_at")?,
+            flags: f[5].map_or(Ok(0), |v| json_u32(Some(v), "flags"))?,
+            assets: assets
+                .iter()
+                .map(JsonAsset::from_value)
+                .collect::<Result<_, _>>()?,
+            signature: json_string(f[7], "signature")?,
+        })
+    }
+}
+
+impl JsonAsset {
+    fn from_value(value: &JsonValue) -> Result<JsonAsset, ManifestError> {
+        let f = json_fields(
+            value,
+            "an asset",
+            &[
+                ("path", false),
+                ("content_type", false),
+                ("size", false),
+                ("piece_size", false),
+                ("integrity", false),
+                ("pieces", false),
+            ],
+        )?;
+        let Some(JsonValue::Array(pieces)) = f[5] else {
+            return Err(ManifestError::Malformed(
+                "JSON: pieces is not an array".into(),
+            ));
+        };
+        Ok(JsonAsset {
+            path: json_string(f[0], "path")?,
+            content_type: json_string(f[1], "content_type")?,
+            size: json_u64(f[2], "size")?,
+            piece_size: json_u32(f[3], "piece_size")?,
+            integrity: json_string(f[4], "integrity")?,
+            pieces: pieces
+                .iter()
+                .map(|p| json_string(Some(p), "a piece hash"))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct JsonAsset {
@@ -741,7 +963,8 @@ struct JsonAsset {
 
 /// A manifest whose signature and validity window have been checked.
 ///
-/// Only [`SignedManifest::verify`] makes one, so holding one proves it.
+/// Only [`SignedManifest::verify`] and [`SignedManifest::verify_with`] make
+/// one, so holding one proves that the signature check said yes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedManifest {
     signed: SignedManifest,
@@ -827,12 +1050,26 @@ impl ManifestGuard {
     }
 
     /// Checks `signed` fully and makes it current if it is newer.
+    #[cfg(feature = "dalek")]
     pub fn accept(
         &mut self,
         signed: &SignedManifest,
         now: UnixTime,
     ) -> Result<Accepted, ManifestError> {
-        let verified = signed.verify(&self.site_key, now)?;
+        self.accept_with(signed, now, verify_signature)
+    }
+
+    /// [`ManifestGuard::accept`] with the raw ed25519 check done by
+    /// `signature_ok` (see [`SignedManifest::verify_with`]); every other
+    /// check — site key, validity window, rollback, equivocation — is the
+    /// same, and nothing changes unless all pass.
+    pub fn accept_with(
+        &mut self,
+        signed: &SignedManifest,
+        now: UnixTime,
+        signature_ok: impl FnOnce(&SiteKey, &[u8], &[u8; SIGNATURE_LEN]) -> bool,
+    ) -> Result<Accepted, ManifestError> {
+        let verified = signed.verify_with(&self.site_key, now, signature_ok)?;
         let version = verified.version();
         if let Some(cur) = &self.current {
             if version < cur.version() {

@@ -4,6 +4,9 @@
 //! Shared by the tracker (`peerhost-tracker`) and the client core. Parsing
 //! is total: [`ClientMessage::from_json`] and [`ServerMessage::from_json`]
 //! turn untrusted text into a value or a [`SignalError`], never a panic.
+//! The browser, which parses and writes JSON with its own `JSON.parse` /
+//! `JSON.stringify`, uses [`ServerMessage::from_value`] and
+//! [`ClientMessage::to_value`] instead (same fields, same checks).
 //!
 //! # Participants and goals
 //! A *tracker* introduces browsers ("peers") that visit the same site at
@@ -116,6 +119,7 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::json::JsonValue;
 use crate::manifest::{MAX_MANIFEST_LEN, SiteKey};
 
 /// Protocol id, also the domain separator of [`swarm_id`].
@@ -418,6 +422,17 @@ pub enum AnnounceEvent {
 }
 
 impl AnnounceEvent {
+    /// The wire name (`"started"`, …).
+    fn name(self) -> &'static str {
+        match self {
+            AnnounceEvent::Started => "started",
+            AnnounceEvent::Stopped => "stopped",
+            AnnounceEvent::Completed => "completed",
+            AnnounceEvent::Update => "update",
+            AnnounceEvent::Paused => "paused",
+        }
+    }
+
     fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "started" => AnnounceEvent::Started,
@@ -769,6 +784,86 @@ impl ClientMessage {
         out.unwrap_or_default()
     }
 
+    /// The fields [`ClientMessage::to_json`] writes, as a [`JsonValue`],
+    /// for drivers that write JSON with their own serializer (the
+    /// browser's `JSON.stringify`; see [`crate::json`]). Counts are
+    /// numbers: exact up to 2^53.
+    pub fn to_value(&self) -> JsonValue {
+        let s = |v: &str| JsonValue::String(v.to_owned());
+        let n = |v: u64| JsonValue::Number(v as f64);
+        let id = |v: &[u8; 20]| JsonValue::String(v.iter().map(|&b| char::from(b)).collect());
+        let sdp = |v: &Sdp| {
+            JsonValue::Object(vec![
+                (
+                    "type".into(),
+                    s(match v.kind {
+                        SdpKind::Offer => "offer",
+                        SdpKind::Answer => "answer",
+                    }),
+                ),
+                ("sdp".into(), s(&v.sdp)),
+            ])
+        };
+        let mut o: Vec<(String, JsonValue)> = vec![("action".into(), s(self.action()))];
+        match self {
+            ClientMessage::Announce(a) => {
+                o.push(("info_hash".into(), id(&a.info_hash.0)));
+                o.push(("peer_id".into(), id(&a.peer_id.0)));
+                if let Some(w) = a.numwant {
+                    o.push(("numwant".into(), n(w)));
+                }
+                o.push(("uploaded".into(), n(a.uploaded)));
+                o.push(("downloaded".into(), n(a.downloaded)));
+                if let Some(l) = a.left {
+                    o.push(("left".into(), n(l)));
+                }
+                if a.event != AnnounceEvent::Update {
+                    o.push(("event".into(), s(a.event.name())));
+                }
+                if !a.offers.is_empty() {
+                    let offers = a
+                        .offers
+                        .iter()
+                        .map(|f| {
+                            JsonValue::Object(vec![
+                                ("offer_id".into(), id(&f.offer_id.0)),
+                                ("offer".into(), sdp(&f.offer)),
+                            ])
+                        })
+                        .collect();
+                    o.push(("offers".into(), JsonValue::Array(offers)));
+                }
+            }
+            ClientMessage::Answer(a) => {
+                o.push(("info_hash".into(), id(&a.info_hash.0)));
+                o.push(("peer_id".into(), id(&a.peer_id.0)));
+                o.push(("to_peer_id".into(), id(&a.to_peer_id.0)));
+                o.push(("offer_id".into(), id(&a.offer_id.0)));
+                o.push(("answer".into(), sdp(&a.answer)));
+            }
+            ClientMessage::Scrape { info_hashes } => {
+                if !info_hashes.is_empty() {
+                    let ids = info_hashes.iter().map(|h| id(&h.0)).collect();
+                    o.push(("info_hash".into(), JsonValue::Array(ids)));
+                }
+            }
+            ClientMessage::PublishManifest { manifest } => {
+                o.push((
+                    "manifest".into(),
+                    JsonValue::String(STANDARD.encode(manifest)),
+                ));
+            }
+            ClientMessage::SubscribeManifest {
+                site_key,
+                have_version,
+            } => {
+                o.push(("site_key".into(), JsonValue::String(site_key.to_string())));
+                o.push(("have_version".into(), n(*have_version)));
+            }
+        }
+        JsonValue::Object(o)
+    }
+
     /// The `action` string this message is sent with.
     pub fn action(&self) -> &'static str {
         match self {
@@ -936,10 +1031,143 @@ struct RawServer {
     manifest: Option<String>,
 }
 
+impl RawServer {
+    /// The fields of a message another JSON parser read (see
+    /// [`crate::json`]), with the same type checks as the serde derive.
+    fn from_value(v: &JsonValue) -> Result<RawServer, SignalError> {
+        let JsonValue::Object(_) = v else {
+            return Err(malformed(format!(
+                "a message is an object, not {}",
+                v.kind()
+            )));
+        };
+        let id = |key: &str| -> Result<Option<[u8; 20]>, SignalError> {
+            match v.get(key) {
+                None | Some(JsonValue::Null) => Ok(None),
+                Some(JsonValue::String(s)) => parse_binary_id(s)
+                    .map(Some)
+                    .ok_or_else(|| malformed(format!("{key}: not a 20-character binary string"))),
+                Some(other) => Err(malformed(format!(
+                    "{key}: {} is not a string",
+                    other.kind()
+                ))),
+            }
+        };
+        let text = |key: &str| -> Result<Option<String>, SignalError> {
+            match v.get(key) {
+                None | Some(JsonValue::Null) => Ok(None),
+                Some(JsonValue::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Err(malformed(format!(
+                    "{key}: {} is not a string",
+                    other.kind()
+                ))),
+            }
+        };
+        let lenient = |key: &str| -> Result<Lenient, SignalError> {
+            match v.get(key) {
+                None | Some(JsonValue::Null) => Ok(Lenient(None)),
+                // As `Lenient`'s visitor: saturating, negative is 0.
+                Some(JsonValue::Number(n)) => Ok(Lenient(n.is_finite().then(|| n.max(0.0) as u64))),
+                Some(other) => Err(malformed(format!(
+                    "{key}: {} is not a number",
+                    other.kind()
+                ))),
+            }
+        };
+        let sdp = |key: &str| -> Result<Option<Sdp>, SignalError> {
+            let o = match v.get(key) {
+                None | Some(JsonValue::Null) => return Ok(None),
+                Some(o @ JsonValue::Object(_)) => o,
+                Some(other) => {
+                    return Err(malformed(format!(
+                        "{key}: {} is not an object",
+                        other.kind()
+                    )));
+                }
+            };
+            let kind = match o.get("type").and_then(JsonValue::as_str) {
+                Some("offer") => SdpKind::Offer,
+                Some("answer") => SdpKind::Answer,
+                _ => {
+                    return Err(malformed(format!(
+                        "{key}: type is not \"offer\" or \"answer\""
+                    )));
+                }
+            };
+            let sdp = o
+                .get("sdp")
+                .and_then(JsonValue::as_str)
+                .ok_or_else(|| malformed(format!("{key}: sdp is not a string")))?;
+            Ok(Some(Sdp {
+                kind,
+                sdp: sdp.to_owned(),
+            }))
+        };
+        let files = match v.get("files") {
+            None | Some(JsonValue::Null) => None,
+            Some(JsonValue::Object(entries)) => {
+                let mut files = BTreeMap::new();
+                for (k, f) in entries {
+                    let n = |field: &str| {
+                        f.get(field)
+                            .and_then(JsonValue::as_u64)
+                            .ok_or_else(|| malformed(format!("files: {field} is not a count")))
+                    };
+                    files.insert(
+                        k.clone(),
+                        ScrapeFile {
+                            complete: n("complete")?,
+                            incomplete: n("incomplete")?,
+                            downloaded: n("downloaded")?,
+                        },
+                    );
+                }
+                Some(files)
+            }
+            Some(other) => {
+                return Err(malformed(format!(
+                    "files: {} is not an object",
+                    other.kind()
+                )));
+            }
+        };
+        Ok(RawServer {
+            action: text("action")?,
+            info_hash: id("info_hash")?.map(InfoHash),
+            peer_id: id("peer_id")?.map(PeerId),
+            offer_id: id("offer_id")?.map(OfferId),
+            interval: lenient("interval")?,
+            complete: lenient("complete")?,
+            incomplete: lenient("incomplete")?,
+            offer: sdp("offer")?,
+            answer: sdp("answer")?,
+            files,
+            failure_reason: text("failure reason")?,
+            site_key: text("site_key")?,
+            version: lenient("version")?,
+            manifest: text("manifest")?,
+        })
+    }
+}
+
+fn malformed(reason: String) -> SignalError {
+    SignalError::Malformed(reason)
+}
+
 impl ServerMessage {
     /// Parses one tracker message; total.
     pub fn from_json(text: &str) -> Result<ServerMessage, SignalError> {
-        let raw: RawServer = parse_json(text)?;
+        Self::from_raw(parse_json(text)?)
+    }
+
+    /// [`ServerMessage::from_json`] for a message another JSON parser read
+    /// (the browser's `JSON.parse`; see [`crate::json`]). The caller checks
+    /// the text against [`MAX_JSON_LEN`] before parsing it.
+    pub fn from_value(value: &JsonValue) -> Result<ServerMessage, SignalError> {
+        Self::from_raw(RawServer::from_value(value)?)
+    }
+
+    fn from_raw(raw: RawServer) -> Result<ServerMessage, SignalError> {
         let action = raw.action.as_deref().ok_or(SignalError::MissingAction)?;
         if let Some(failure_reason) = raw.failure_reason {
             return Ok(ServerMessage::Error {

@@ -474,3 +474,43 @@ fn a_pushed_update_costs_the_origin_one_copy_per_seeder() {
     eprintln!("origin requests for the update: {used} (13 clients)");
     assert!(used <= 2, "at most 1 + seeders origin requests, got {used}");
 }
+
+/// Browser-like visitors (pieces and manifest signatures checked by the
+/// driver, answered a millisecond later): a swarm completes, and a pushed
+/// version reaches every one of them — from the tracker or from a peer —
+/// only through the signature seam.
+#[test]
+fn deferred_signature_checks_carry_a_swarm_through_an_update() {
+    let browser = ClientConfig {
+        deferred_hashing: true,
+        deferred_signatures: true,
+        ..ClientConfig::default()
+    };
+    let mut net = Net::new(13, site(13));
+    net.add_node(browser.clone(), Behaviour::Honest, true);
+    let visitors: Vec<usize> = (0..4)
+        .map(|_| net.add_node(browser.clone(), Behaviour::Honest, false))
+        .collect();
+    assert!(net.run_until(Duration::from_secs(60), Net::all_complete));
+    net.assert_all_bytes_correct();
+    let mut files = net.site.files.clone();
+    files[0].1[0] ^= 1;
+    let v2 = Site::sign(&net.site.secret, &files, 2);
+    net.site.files = files.clone();
+    net.push_to_all(&v2);
+    assert!(net.run_until(Duration::from_secs(5), |n| {
+        n.nodes
+            .iter()
+            .all(|x| x.client.manifest().unwrap().version() == 2)
+    }));
+    for &v in &visitors {
+        net.want(v, &files[0].0);
+    }
+    assert!(net.run_until(Duration::from_secs(20), |n| {
+        n.nodes.iter().all(|x| x.tickets.is_empty())
+    }));
+    for &v in &visitors {
+        assert_eq!(net.nodes[v].delivered[&files[0].0], files[0].1);
+        assert!(net.nodes[v].banned.is_empty());
+    }
+}

@@ -514,8 +514,9 @@ impl Driver {
                     p.send(frame.encode());
                 }
             }
-            // Hashing stays inline here (deferred_hashing is off).
-            Output::HashPiece { .. } => {}
+            // Hashing and signature checks stay inline here
+            // (deferred_hashing and deferred_signatures are off).
+            Output::HashPiece { .. } | Output::VerifySignature { .. } => {}
             Output::ClosePeer { conn, reason } => {
                 // Dropping the handle ends the connection's task.
                 self.peers.remove(&conn);

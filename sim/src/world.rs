@@ -36,6 +36,7 @@ use bytes::Bytes;
 use peerhost_core::client::{
     Body, Client, ClientConfig, Event, HashJob, ManifestSource, OriginError, Output,
 };
+use peerhost_core::manifest::verify_signature;
 use peerhost_core::piece::{Digest, PieceMap};
 use peerhost_core::rng::Rng;
 use peerhost_core::scheduler::{ConnId, RequestId};
@@ -651,6 +652,18 @@ impl World {
             }
             Output::SendPeer { conn, frame } => self.send_peer(i, conn, frame),
             Output::HashPiece { job, data } => self.hash_job(i, job, &data),
+            // Only if a scenario defers signature checks: answered at once.
+            Output::VerifySignature {
+                job,
+                site_key,
+                message,
+                signature,
+            } => {
+                let valid = verify_signature(&site_key, &message, &signature);
+                if let Some(c) = self.client(i) {
+                    c.handle_signature(now, job, valid);
+                }
+            }
             Output::ClosePeer { conn, .. } => {
                 let node = &mut self.nodes[i as usize];
                 let Some(pos) = node.links.iter().position(|l| l.conn == conn) else {

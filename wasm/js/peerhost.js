@@ -16,9 +16,10 @@
  *   data-switch-delay  seconds a page load may finish on its version when a newer
  *                      one arrives (default 10); 0 lets one load mix two versions
  *
- * Whatever fails here (no WebAssembly, no WebRTC, no tracker, a bad
- * manifest) leaves the page exactly as without the tag: every request goes
- * to the origin as usual. The API on window.peerhost:
+ * Whatever fails here (no WebAssembly, no WebRTC, no WebCrypto Ed25519 —
+ * plain http:// pages or browsers older than Chromium 137, Firefox 129,
+ * Safari 17 —, no tracker, a bad manifest) leaves the page exactly as
+ * without the tag: every request goes to the origin as usual. The API on window.peerhost:
  *   peerhost.fetch(url) -> Promise<Response>   listed assets via peers/origin, others via fetch()
  *   peerhost.stats()    -> object              bytes from peers/origin, peers, per asset
  *   peerhost.optOut() / peerhost.optIn()        persisted in localStorage
@@ -229,6 +230,8 @@
     if (optedOut) throw new Error('opted out');
     if (!data.siteKey) throw new Error('data-site-key missing');
     if (!window.WebAssembly || !window.RTCPeerConnection) throw new Error('WebAssembly or WebRTC unavailable');
+    // Signatures and pieces are checked with WebCrypto (https:// or localhost only).
+    if (!window.crypto || !crypto.subtle) throw new Error('crypto.subtle unavailable');
     floorKey = 'peerhost.floor.' + data.siteKey;
     var floor = 0;
     try { floor = Number(localStorage.getItem(floorKey)) || 0; } catch (e) { /* ignore */ }
@@ -254,7 +257,10 @@
       });
       return manifest;
     }).then(function (text) {
-      version = client.loadManifest(text);
+      // The signature is checked with WebCrypto Ed25519: asynchronous.
+      return client.loadManifest(text);
+    }).then(function (v) {
+      version = v;
       try { localStorage.setItem(floorKey, String(client.versionFloor())); } catch (e) { /* ignore */ }
       listed = new Set(client.listedPaths());
       log('manifest version', version, 'with', listed.size, 'assets');

@@ -12,13 +12,17 @@ use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Promise, Uint8Array};
-use peerhost_core::client::{Client, CloseReason, Event, HashJob, ManifestSource, Output, Ticket};
+use peerhost_core::client::{
+    Client, CloseReason, Event, HashJob, ManifestSource, Output, SignatureJob, Ticket,
+};
+use peerhost_core::manifest::{SIGNATURE_LEN, SiteKey};
 use peerhost_core::piece::Digest;
 use peerhost_core::scheduler::{ConnId, RequestId};
-use peerhost_core::signal::{ClientMessage, ServerMessage};
+use peerhost_core::signal::{ClientMessage, MAX_JSON_LEN, ServerMessage, SignalError};
 use peerhost_core::time::{Instant, UnixTime};
 use peerhost_core::vec_map::VecMap;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 
 use crate::origin;
 use crate::peer_conn::PeerConn;
@@ -59,6 +63,9 @@ pub struct Driver {
     tracker_retries: u32,
     pub peers: VecMap<ConnId, PeerConn>,
     pub pending: VecMap<Ticket, Pending>,
+    /// `loadManifest` promises waiting for their signature check, and
+    /// whether the manifest is the page's first.
+    pub manifest_loads: VecMap<SignatureJob, (Pending, bool)>,
     /// The armed timer and the deadline it is for.
     timer: Option<(Instant, Timer)>,
     reconnect: Option<Timer>,
@@ -79,6 +86,7 @@ impl Driver {
             tracker_retries: 0,
             peers: VecMap::new(),
             pending: VecMap::new(),
+            manifest_loads: VecMap::new(),
             timer: None,
             reconnect: None,
             log: VecDeque::new(),
@@ -142,7 +150,15 @@ impl Driver {
     }
 
     pub fn tracker_message(&mut self, now: Instant, text: &str) {
-        match ServerMessage::from_json(text) {
+        // Parsed by the browser (`JSON.parse`): no JSON parser in this module.
+        let msg = if text.len() > MAX_JSON_LEN {
+            Err(SignalError::TooLarge(text.len()))
+        } else {
+            crate::json::parse(text)
+                .map_err(SignalError::Malformed)
+                .and_then(|v| ServerMessage::from_value(&v))
+        };
+        match msg {
             Ok(msg) => self.client.handle_tracker(now, msg),
             Err(e) => self.note(format!("tracker sent something unreadable: {e}")),
         }
@@ -175,7 +191,7 @@ impl Driver {
 
     fn send_tracker(&mut self, msg: &ClientMessage) {
         if let Some(sock) = &self.tracker {
-            sock.send(&msg.to_json());
+            sock.send(&crate::json::stringify(&msg.to_value()));
         }
     }
 
@@ -215,6 +231,12 @@ impl Driver {
                 }
             }
             Output::HashPiece { job, data } => self.hash_piece(job, &data),
+            Output::VerifySignature {
+                job,
+                site_key,
+                message,
+                signature,
+            } => self.verify_signature(job, &site_key, &message, &signature),
             Output::ClosePeer { conn, reason } => {
                 if let Some(pc) = self.peers.remove(&conn) {
                     self.note(format!("closed peer {}: {}", conn.0, close_text(&reason)));
@@ -298,6 +320,90 @@ impl Driver {
             };
             with_driver(&weak, |d, now| d.client.handle_piece_hash(now, job, digest));
         });
+    }
+
+    /// Checks a manifest signature with WebCrypto Ed25519 (`crypto.subtle`,
+    /// Chromium 137+, Firefox 129+, Safari 17+) and reports the verdict;
+    /// see `ClientConfig::deferred_signatures`. A browser without it
+    /// answers `false`: the manifest is refused and the page stands down.
+    fn verify_signature(
+        &mut self,
+        job: SignatureJob,
+        key: &SiteKey,
+        message: &[u8],
+        signature: &[u8; SIGNATURE_LEN],
+    ) {
+        let weak = self.me.clone();
+        let started = subtle().ok_or(JsValue::UNDEFINED).and_then(|s| {
+            let usages = js_sys::Array::of1(&"verify".into());
+            let raw = Uint8Array::from(&key.as_bytes()[..]);
+            let import = s.import_key_with_str("raw", &raw, "Ed25519", false, &usages)?;
+            Ok((s, import))
+        });
+        let (subtle, import) = match started {
+            Ok(v) => v,
+            Err(e) => {
+                let now = self.now();
+                self.signature_checked(now, job, Err(js_text(&e)));
+                return;
+            }
+        };
+        // Copied into JS now: the check finishes after this borrow ends.
+        let message = Uint8Array::from(message);
+        let signature = Uint8Array::from(&signature[..]);
+        wasm_bindgen_futures::spawn_local(async move {
+            let verdict = async {
+                let key: web_sys::CryptoKey = JsFuture::from(import).await?.unchecked_into();
+                let check = subtle.verify_with_str_and_js_u8_array_and_js_u8_array(
+                    "Ed25519", &key, &signature, &message,
+                )?;
+                Ok::<_, JsValue>(JsFuture::from(check).await?.as_bool() == Some(true))
+            }
+            .await
+            .map_err(|e| js_text(&e));
+            with_driver(&weak, |d, now| d.signature_checked(now, job, verdict));
+        });
+    }
+
+    /// The verdict of a signature check (`Err`: WebCrypto could not check,
+    /// which the core is told as `false`); settles a waiting `loadManifest`.
+    fn signature_checked(
+        &mut self,
+        now: Instant,
+        job: SignatureJob,
+        verdict: Result<bool, String>,
+    ) {
+        if let Err(e) = &verdict {
+            self.note(format!("WebCrypto Ed25519 unavailable: {e}"));
+        }
+        let result = self
+            .client
+            .handle_signature(now, job, verdict.clone().unwrap_or(false));
+        let Some((p, first)) = self.manifest_loads.remove(&job) else {
+            return;
+        };
+        match (result, verdict) {
+            (Some(Ok(_)), _) => {
+                if first {
+                    self.connect_tracker();
+                }
+                let version = self.client.manifest().map_or(0, |m| m.version()) as f64;
+                let _ = p.resolve.call1(&JsValue::NULL, &version.into());
+            }
+            (_, Err(e)) => {
+                let e = JsError::new(&format!("WebCrypto Ed25519 unavailable: {e}"));
+                let _ = p.reject.call1(&JsValue::NULL, &e.into());
+            }
+            (Some(Err(e)), Ok(_)) => {
+                let _ = p
+                    .reject
+                    .call1(&JsValue::NULL, &JsError::new(&e.to_string()).into());
+            }
+            (None, Ok(_)) => {
+                let e = JsError::new("manifest check lost");
+                let _ = p.reject.call1(&JsValue::NULL, &e.into());
+            }
+        }
     }
 
     /// A promise for the asset at `path` (from peers or the origin).

@@ -9,18 +9,19 @@
 //! [`driver`] for the loop).
 
 mod driver;
+mod json;
 mod origin;
 mod peer_conn;
 mod timer;
 mod tracker_socket;
 
 use js_sys::{Promise, Reflect};
-use peerhost_core::client::{Client, ClientConfig, ManifestSource};
-use peerhost_core::manifest::{SignedManifest, SiteKey};
+use peerhost_core::client::{Client, ClientConfig, ManifestSource, ManifestStatus};
+use peerhost_core::manifest::{MAX_MANIFEST_LEN, SignedManifest, SiteKey};
 use peerhost_core::upload::UploadLimits;
 use wasm_bindgen::prelude::*;
 
-use driver::{Driver, Shared, now_ms};
+use driver::{Driver, Pending, Shared, now_ms};
 
 /// One site's peerhost client in this page.
 #[wasm_bindgen]
@@ -72,8 +73,15 @@ impl Peerhost {
         }
         config.upload = upload;
         config.leech_only = opt_bool(&options, "leechOnly").unwrap_or(false);
-        // Pieces are hashed by the browser (crypto.subtle) where it can.
-        config.deferred_hashing = driver::subtle().is_some();
+        // Manifest signatures (WebCrypto Ed25519: there is no ed25519 code in
+        // this module) and pieces (SHA-256) are checked by the browser.
+        if driver::subtle().is_none() {
+            return Err(JsError::new(
+                "peerhost: needs crypto.subtle (https:// or localhost)",
+            ));
+        }
+        config.deferred_hashing = true;
+        config.deferred_signatures = true;
         if let Some(s) = opt_f64(&options, "switchDelaySecs") {
             config.max_switch_delay = std::time::Duration::from_secs_f64(s.clamp(0.0, 60.0));
         }
@@ -95,22 +103,46 @@ impl Peerhost {
         Ok(Peerhost { driver })
     }
 
-    /// Verifies the signed manifest (`peerhost.json` text) with the site key;
-    /// returns its version. On the first success the tracker is contacted.
+    /// Verifies the signed manifest (`peerhost.json` text) with the site key
+    /// (the signature with WebCrypto Ed25519); a promise of the current
+    /// version, rejected if the manifest is refused. On the first success
+    /// the tracker is contacted.
     #[wasm_bindgen(js_name = loadManifest)]
-    pub fn load_manifest(&self, json: &str) -> Result<f64, JsError> {
-        let signed = SignedManifest::from_json(json).map_err(|e| JsError::new(&e.to_string()))?;
+    pub fn load_manifest(&self, json: &str) -> Result<Promise, JsError> {
+        // Parsed by the browser (`JSON.parse`): no JSON parser in this module.
+        if json.len() > 4 * MAX_MANIFEST_LEN {
+            return Err(JsError::new("malformed manifest: manifest JSON too large"));
+        }
+        let value = json::parse(json)
+            .map_err(|e| JsError::new(&format!("malformed manifest: JSON: {e}")))?;
+        let signed =
+            SignedManifest::from_value(&value).map_err(|e| JsError::new(&e.to_string()))?;
         let mut d = self.driver.borrow_mut();
         let now = d.now();
         let first = d.client.manifest().is_none();
-        d.client
+        let status = d
+            .client
             .handle_manifest(now, Driver::wall(), &signed, ManifestSource::Origin)
             .map_err(|e| JsError::new(&e.to_string()))?;
-        if first {
-            d.connect_tracker();
-        }
+        let promise = match status {
+            ManifestStatus::Checked(_) => {
+                if first {
+                    d.connect_tracker();
+                }
+                let version = d.client.manifest().map_or(0, |m| m.version()) as f64;
+                Promise::resolve(&JsValue::from(version))
+            }
+            ManifestStatus::AwaitingSignature(job) => {
+                let mut slot = None;
+                let promise =
+                    Promise::new(&mut |resolve, reject| slot = Some(Pending { resolve, reject }));
+                let pending = slot.expect("promise executor runs at once");
+                d.manifest_loads.insert(job, (pending, first));
+                promise
+            }
+        };
         d.pump();
-        Ok(d.client.manifest().map_or(0, |m| m.version()) as f64)
+        Ok(promise)
     }
 
     /// The current manifest as `peerhost.json` text (for the Service Worker
@@ -118,7 +150,9 @@ impl Peerhost {
     #[wasm_bindgen(js_name = manifestJson)]
     pub fn manifest_json(&self) -> Option<String> {
         let d = self.driver.borrow();
-        d.client.manifest().map(|m| m.signed().to_json())
+        d.client
+            .manifest()
+            .map(|m| json::stringify(&m.signed().to_value()))
     }
 
     /// Paths of the assets the current manifest lists.

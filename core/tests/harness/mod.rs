@@ -13,9 +13,10 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::time::Duration;
 
 use peerhost_core::client::{
-    Client, ClientConfig, Event, HashJob, ManifestSource, Misbehaviour, OriginError, Output, Ticket,
+    Client, ClientConfig, Event, HashJob, ManifestSource, ManifestStatus, Misbehaviour,
+    OriginError, Output, SignatureJob, Ticket,
 };
-use peerhost_core::manifest::{Asset, Manifest, SignedManifest, SiteSecret};
+use peerhost_core::manifest::{Asset, Manifest, SignedManifest, SiteSecret, verify_signature};
 use peerhost_core::piece::Digest;
 use peerhost_core::rng::Rng;
 use peerhost_core::scheduler::{ConnId, RequestId};
@@ -121,6 +122,7 @@ enum Ev {
     Closed(usize, ConnId),
     Origin(usize, RequestId, Result<Vec<u8>, OriginError>),
     Hash(usize, HashJob, Digest),
+    Signature(usize, SignatureJob, bool),
     Behave(usize),
 }
 
@@ -195,7 +197,7 @@ impl Net {
         let idx = self.nodes.len();
         let seed = self.rng.next_u64();
         let mut client = Client::new(config, self.site.secret.site_key(), 0, seed, self.now);
-        client
+        let status = client
             .handle_manifest(
                 self.now,
                 self.wall(),
@@ -203,6 +205,17 @@ impl Net {
                 ManifestSource::Origin,
             )
             .expect("manifest accepted");
+        // Deferred signature check: answered at once, so the node starts
+        // with its manifest (the queued request is answered again later,
+        // and that second answer is ignored).
+        if let ManifestStatus::AwaitingSignature(job) = status {
+            let s = &self.site.signed;
+            let valid = verify_signature(&s.manifest().site_key, s.signed_bytes(), s.signature());
+            client
+                .handle_signature(self.now, job, valid)
+                .expect("a pending job")
+                .expect("manifest accepted");
+        }
         let mut node = Node {
             client,
             behaviour,
@@ -380,6 +393,17 @@ impl Net {
                 now + Duration::from_millis(1),
                 Ev::Hash(i, job, Digest::of(&data)),
             ),
+            // Deferred signature checks: answered a millisecond later, as
+            // WebCrypto's would be.
+            Output::VerifySignature {
+                job,
+                site_key,
+                message,
+                signature,
+            } => self.push(
+                now + Duration::from_millis(1),
+                Ev::Signature(i, job, verify_signature(&site_key, &message, &signature)),
+            ),
             Output::Event(_) => {}
         }
     }
@@ -490,6 +514,9 @@ impl Net {
             Ev::Closed(i, conn) => self.nodes[i].client.handle_peer_closed(now, conn),
             Ev::Origin(i, req, result) => self.nodes[i].client.handle_origin(now, req, result),
             Ev::Hash(i, job, digest) => self.nodes[i].client.handle_piece_hash(now, job, digest),
+            Ev::Signature(i, job, valid) => {
+                let _ = self.nodes[i].client.handle_signature(now, job, valid);
+            }
             Ev::Behave(i) => {
                 if let Behaviour::LeavesAt(_) = self.nodes[i].behaviour {
                     let mine: Vec<(usize, ConnId)> = self
