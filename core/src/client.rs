@@ -366,6 +366,10 @@ pub enum Output {
         content_type: String,
         /// Every byte, verified.
         body: Body,
+        /// The manifest version the bytes were verified against (a page
+        /// load finishes on the version it started with, even after a
+        /// newer one was accepted).
+        version: u64,
     },
     /// The asset for a ticket cannot be had.
     Failed {
@@ -452,6 +456,14 @@ impl Peer {
         matches!(
             self.phase,
             Phase::AwaitingHandshake { .. } | Phase::Active { .. }
+        )
+    }
+
+    /// Answered (or answering) and not yet past the handshake.
+    fn on_the_way(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::MakingAnswer { .. } | Phase::Connecting { .. } | Phase::AwaitingHandshake { .. }
         )
     }
 }
@@ -1283,6 +1295,11 @@ impl Client {
         {
             site.scheduler.discovery_settled();
         }
+        if self.peers.values().any(Peer::on_the_way)
+            && let Some(site) = &mut self.site
+        {
+            site.scheduler.peer_on_the_way(now);
+        }
         self.schedule(now);
         self.pump_uploads(now);
     }
@@ -1297,15 +1314,7 @@ impl Client {
         let Some(expected) = self.tracker.expected_answers else {
             return false;
         };
-        self.tracker.answers >= expected
-            && !self.peers.values().any(|p| {
-                matches!(
-                    p.phase,
-                    Phase::MakingAnswer { .. }
-                        | Phase::Connecting { .. }
-                        | Phase::AwaitingHandshake { .. }
-                )
-            })
+        self.tracker.answers >= expected && !self.peers.values().any(Peer::on_the_way)
     }
 
     fn schedule(&mut self, now: Instant) {
@@ -2039,6 +2048,7 @@ impl Client {
                 path,
                 content_type,
                 body,
+                version: site.manifest.version(),
             });
         }
     }
@@ -2048,6 +2058,9 @@ impl Client {
     /// load outlived `max_switch_delay`; otherwise none are open), re-handshakes
     /// peers and moves to the new version's swarm.
     fn switch_site(&mut self, now: Instant, verified: VerifiedManifest) {
+        // Queued uploads name pieces of the old version: refuse them before
+        // the new handshake (indices mean other bytes, or nothing, after it).
+        self.reject_queued_uploads();
         let map = PieceMap::new(verified.manifest());
         let mut tuning = if verified.manifest().origin_under_pressure() {
             self.config.scheduler_under_pressure.clone()
