@@ -64,7 +64,7 @@ use crate::manifest::{
 };
 use crate::piece::{Bitfield, Digest, PieceIndex, PieceMap};
 use crate::rng::Rng;
-use crate::scheduler::{Action, ConnId, RequestId, Scheduler, SchedulerConfig};
+use crate::scheduler::{Action, ConnId, OriginReasons, RequestId, Scheduler, SchedulerConfig};
 use crate::signal::{
     Announce, AnnounceEvent, AnswerMsg, ClientMessage, InfoHash, Offer, OfferId, PeerId,
     RelayedAnswer, RelayedOffer, Sdp, ServerMessage, swarm_id,
@@ -397,6 +397,8 @@ pub struct Stats {
     pub peers_banned: u64,
     /// Requests we timed out on.
     pub request_timeouts: u64,
+    /// Pieces sent to the origin, by why.
+    pub origin_reasons: OriginReasons,
     /// Per asset path: (bytes from peers, bytes from origin).
     pub per_asset: VecMap<String, (u64, u64)>,
 }
@@ -1333,7 +1335,12 @@ impl Client {
                     self.cancel(conn, piece);
                 }
                 Action::Drop { conn } => self.close(conn, CloseReason::Unresponsive),
-                Action::Origin { request, pieces } => {
+                Action::Origin {
+                    request,
+                    pieces,
+                    reasons,
+                } => {
+                    self.stats.origin_reasons.add(&reasons);
                     let site = self.site.as_mut().expect("site");
                     let first = *site.map.get(pieces.start).expect("piece");
                     let last = *site.map.get(pieces.end - 1).expect("piece");

@@ -168,6 +168,55 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// Why pieces were sent to the origin, counted per piece: what tells a
+/// scheduler change that helps from one that moves the cost elsewhere.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OriginReasons {
+    /// A peer request for it timed out, was rejected, or its peer left,
+    /// and no other peer could take it.
+    pub peer_failed: u64,
+    /// A connected peer held it, but was busy for `piece_deadline` while
+    /// no peer delivered anything.
+    pub holder_busy: u64,
+    /// Peers were connected, none held it, and the wait for a neighbour to
+    /// fetch it ran out.
+    pub no_holder: u64,
+    /// No peer was connected and the discovery grace was over.
+    pub alone: u64,
+}
+
+impl OriginReasons {
+    /// Pieces in all.
+    pub fn total(&self) -> u64 {
+        self.peer_failed + self.holder_busy + self.no_holder + self.alone
+    }
+
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: &OriginReasons) {
+        self.peer_failed += other.peer_failed;
+        self.holder_busy += other.holder_busy;
+        self.no_holder += other.no_holder;
+        self.alone += other.alone;
+    }
+
+    fn count(&mut self, reason: OriginReason) {
+        match reason {
+            OriginReason::PeerFailed => self.peer_failed += 1,
+            OriginReason::HolderBusy => self.holder_busy += 1,
+            OriginReason::NoHolder => self.no_holder += 1,
+            OriginReason::Alone => self.alone += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OriginReason {
+    PeerFailed,
+    HolderBusy,
+    NoHolder,
+    Alone,
+}
+
 /// What the scheduler wants done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -197,6 +246,8 @@ pub enum Action {
         request: RequestId,
         /// The pieces.
         pieces: Range<PieceIndex>,
+        /// Why, per piece.
+        reasons: OriginReasons,
     },
 }
 
@@ -289,6 +340,12 @@ pub struct Scheduler {
     last_peer_progress: Instant,
     /// Whether any peer request was in flight after the last poll.
     peers_were_busy: bool,
+    /// This client's wait for a piece no neighbour holds: drawn once from
+    /// `origin_wait_with_peers` × [½, 1½), so that among neighbours who
+    /// want the same pieces at the same instant (a crowd, a pushed update)
+    /// one goes to the origin first and the others get it from it.
+    no_holder_wait: Duration,
+    jitter_drawn: bool,
     /// Origin decisions may have changed.
     origin_dirty: bool,
     /// No later than when an idle piece's wait for a busy peer ends (may be
@@ -320,6 +377,8 @@ impl Scheduler {
             dirty_peers: Vec::new(),
             last_peer_progress: now,
             peers_were_busy: false,
+            no_holder_wait: Duration::ZERO,
+            jitter_drawn: false,
             origin_dirty: true,
             wait_wake: None,
         }
@@ -649,6 +708,11 @@ impl Scheduler {
     pub fn poll(&mut self, now: Instant, map: &PieceMap, rng: &mut Rng) -> Vec<Action> {
         let mut actions = Vec::new();
         self.last_poll = now;
+        if !self.jitter_drawn {
+            self.jitter_drawn = true;
+            let w = self.cfg.origin_wait_with_peers.as_millis() as u64;
+            self.no_holder_wait = Duration::from_millis(w / 2 + rng.below(w.max(1)));
+        }
         self.expire(now, &mut actions);
         if self.grace_until.is_some_and(|t| now >= t) {
             self.grace_until = None;
@@ -723,7 +787,7 @@ impl Scheduler {
 
     /// Idle pieces that should go to the origin now; notes when the next
     /// one will.
-    fn origin_candidates(&mut self, now: Instant) -> Vec<PieceIndex> {
+    fn origin_candidates(&mut self, now: Instant) -> Vec<(PieceIndex, OriginReason)> {
         let in_grace = self.in_grace(now);
         let peers_busy = self.peers.iter().any(|p| !p.sent.is_empty());
         let mut out = Vec::new();
@@ -736,28 +800,32 @@ impl Scheduler {
             let since = self.wanted[i].expect("idle pieces are wanted").since;
             let held_by_someone = self.avail[i] > 0 && self.peers.iter().any(|p| p.offers(piece));
             let go = if self.failed_at_peer[i] {
-                true
-            } else if held_by_someone || !self.peers.is_empty() {
+                Some(OriginReason::PeerFailed)
+            } else if !self.peers.is_empty() {
                 // A busy peer has it, or a neighbour may soon: wait for them.
-                let t = if held_by_someone {
-                    since.max(self.last_peer_progress) + self.cfg.piece_deadline
+                let (t, reason) = if held_by_someone {
+                    (
+                        since.max(self.last_peer_progress) + self.cfg.piece_deadline,
+                        OriginReason::HolderBusy,
+                    )
                 } else if peers_busy {
                     // Peers keep us busy: leave the origin to neighbours
                     // who have run out of things peers can give them.
-                    (since + self.cfg.origin_wait_with_peers)
-                        .max(self.last_peer_progress + self.cfg.piece_deadline)
+                    let t = (since + self.no_holder_wait)
+                        .max(self.last_peer_progress + self.cfg.piece_deadline);
+                    (t, OriginReason::NoHolder)
                 } else {
-                    since + self.cfg.origin_wait_with_peers
+                    (since + self.no_holder_wait, OriginReason::NoHolder)
                 };
                 if now < t {
                     wake = Some(wake.map_or(t, |w| w.min(t)));
                 }
-                now >= t
+                (now >= t).then_some(reason)
             } else {
-                !in_grace
+                (!in_grace).then_some(OriginReason::Alone)
             };
-            if go {
-                out.push(piece);
+            if let Some(reason) = go {
+                out.push((piece, reason));
             }
         }
         self.wait_wake = wake;
@@ -854,12 +922,12 @@ impl Scheduler {
     /// Groups pieces into contiguous same-asset runs, one origin request each.
     fn plan_origin(
         &mut self,
-        mut pieces: Vec<PieceIndex>,
+        mut pieces: Vec<(PieceIndex, OriginReason)>,
         map: &PieceMap,
         rng: &mut Rng,
         actions: &mut Vec<Action>,
     ) {
-        pieces.sort_unstable();
+        pieces.sort_unstable_by_key(|(p, _)| *p);
         let (slots, max_run) = if self.peers.is_empty() {
             (self.cfg.max_origin_requests, self.cfg.max_origin_run)
         } else {
@@ -875,15 +943,18 @@ impl Scheduler {
         };
         let mut i = 0;
         while i < pieces.len() && self.origin_requests.len() < slots {
-            let start = pieces[i];
+            let start = pieces[i].0;
             let asset = map.get(start).map(|p| p.asset);
+            let mut reasons = OriginReasons::default();
+            reasons.count(pieces[i].1);
             let mut end = start + 1;
             i += 1;
             while i < pieces.len()
-                && pieces[i] == end
+                && pieces[i].0 == end
                 && end - start < max_run
                 && map.get(end).map(|p| p.asset) == asset
             {
+                reasons.count(pieces[i].1);
                 end += 1;
                 i += 1;
             }
@@ -897,6 +968,7 @@ impl Scheduler {
             actions.push(Action::Origin {
                 request,
                 pieces: start..end,
+                reasons,
             });
         }
     }

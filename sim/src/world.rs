@@ -986,6 +986,7 @@ impl World {
             n.outcome.pieces_rejected = s.pieces_rejected;
             n.outcome.peers_banned = s.peers_banned;
             n.outcome.request_timeouts = s.request_timeouts;
+            n.outcome.origin_reasons = s.origin_reasons;
         }
     }
 
