@@ -131,6 +131,13 @@ fn print_run(run: &Run) {
         s.uploaders_pct
     );
     println!(
+        "origin pieces: {} after a failed peer request, {} held by a busy peer, {} held by no neighbour, {} with no peer connected",
+        s.origin_pieces_peer_failed,
+        s.origin_pieces_holder_busy,
+        s.origin_pieces_no_holder,
+        s.origin_pieces_alone
+    );
+    println!(
         "corrupt bytes accepted: {} (pieces rejected {}, peers banned {})",
         s.corrupt_bytes_accepted, s.pieces_rejected, s.peers_banned
     );

@@ -82,7 +82,7 @@ use crate::manifest::{
 };
 use crate::piece::{Bitfield, Digest, PieceIndex, PieceMap};
 use crate::rng::Rng;
-use crate::scheduler::{Action, ConnId, RequestId, Scheduler, SchedulerConfig};
+use crate::scheduler::{Action, ConnId, OriginReasons, RequestId, Scheduler, SchedulerConfig};
 use crate::signal::{
     Announce, AnnounceEvent, AnswerMsg, ClientMessage, InfoHash, Offer, OfferId, PeerId,
     RelayedAnswer, RelayedOffer, Sdp, ServerMessage, swarm_id,
@@ -418,6 +418,10 @@ pub enum Output {
         content_type: String,
         /// Every byte, verified.
         body: Body,
+        /// The manifest version the bytes were verified against (a page
+        /// load finishes on the version it started with, even after a
+        /// newer one was accepted).
+        version: u64,
     },
     /// The asset for a ticket cannot be had.
     Failed {
@@ -445,6 +449,8 @@ pub struct Stats {
     pub peers_banned: u64,
     /// Requests we timed out on.
     pub request_timeouts: u64,
+    /// Pieces sent to the origin, by why.
+    pub origin_reasons: OriginReasons,
     /// Per asset path: (bytes from peers, bytes from origin).
     pub per_asset: VecMap<String, (u64, u64)>,
 }
@@ -504,6 +510,14 @@ impl Peer {
         matches!(
             self.phase,
             Phase::AwaitingHandshake { .. } | Phase::Active { .. }
+        )
+    }
+
+    /// Answered (or answering) and not yet past the handshake.
+    fn on_the_way(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::MakingAnswer { .. } | Phase::Connecting { .. } | Phase::AwaitingHandshake { .. }
         )
     }
 }
@@ -1449,6 +1463,11 @@ impl Client {
         {
             site.scheduler.discovery_settled();
         }
+        if self.peers.values().any(Peer::on_the_way)
+            && let Some(site) = &mut self.site
+        {
+            site.scheduler.peer_on_the_way(now);
+        }
         self.schedule(now);
         self.pump_uploads(now);
     }
@@ -1463,15 +1482,7 @@ impl Client {
         let Some(expected) = self.tracker.expected_answers else {
             return false;
         };
-        self.tracker.answers >= expected
-            && !self.peers.values().any(|p| {
-                matches!(
-                    p.phase,
-                    Phase::MakingAnswer { .. }
-                        | Phase::Connecting { .. }
-                        | Phase::AwaitingHandshake { .. }
-                )
-            })
+        self.tracker.answers >= expected && !self.peers.values().any(Peer::on_the_way)
     }
 
     fn schedule(&mut self, now: Instant) {
@@ -1490,7 +1501,12 @@ impl Client {
                     self.cancel(conn, piece);
                 }
                 Action::Drop { conn } => self.close(conn, CloseReason::Unresponsive),
-                Action::Origin { request, pieces } => {
+                Action::Origin {
+                    request,
+                    pieces,
+                    reasons,
+                } => {
+                    self.stats.origin_reasons.add(&reasons);
                     let site = self.site.as_mut().expect("site");
                     let first = *site.map.get(pieces.start).expect("piece");
                     let last = *site.map.get(pieces.end - 1).expect("piece");
@@ -2216,6 +2232,7 @@ impl Client {
                 path,
                 content_type,
                 body,
+                version: site.manifest.version(),
             });
         }
     }
@@ -2225,6 +2242,9 @@ impl Client {
     /// load outlived `max_switch_delay`; otherwise none are open), re-handshakes
     /// peers and moves to the new version's swarm.
     fn switch_site(&mut self, now: Instant, verified: VerifiedManifest) {
+        // Queued uploads name pieces of the old version: refuse them before
+        // the new handshake (indices mean other bytes, or nothing, after it).
+        self.reject_queued_uploads();
         let map = PieceMap::new(verified.manifest());
         let mut tuning = if verified.manifest().origin_under_pressure() {
             self.config.scheduler_under_pressure.clone()

@@ -9,19 +9,30 @@
 //! 1. **The page first.** Wanted pieces are taken in the order the page asked
 //!    for their assets; within an asset, rarest first among connected peers
 //!    (ties by index, so a file tends to arrive front to back).
-//! 2. **A peer that has it and a free slot.** Each peer gets at most
-//!    `pipeline` requests in flight; every timeout is a strike, and each
-//!    strike halves that peer's pipeline (never below one). The least busy,
-//!    least struck peer wins; ties are broken at random.
+//! 2. **A peer that has it and a free slot.** Each peer gets a window of
+//!    requests in flight: `initial_window` at first, one more for each
+//!    piece it delivers within `target_latency` of the request, one less
+//!    for each it delivers later, never above `pipeline`. A peer whose
+//!    uplink several of us share thus gets short queues, and the pieces wait
+//!    here, free for whichever peer has room first, instead of timing out
+//!    in its queue (13 318 timeouts in the simulated flash crowd of 1000
+//!    with a fixed pipeline of 16; 60 with the window). Every timeout is a
+//!    strike, and each strike halves that peer's window (never below one).
+//!    The least busy, least struck peer wins; ties are broken at random.
 //! 3. **The origin when peers cannot do it in time** — never slower than
 //!    plain HTTP: a piece goes to the origin, as part of a contiguous
 //!    `Range` request, when a peer request for it timed out or was rejected
 //!    and no other peer can take it, when no connected peer has it and the
-//!    discovery grace (time to meet peers after start) is over, or when it
-//!    has waited `piece_deadline` for a busy peer. **With peers connected**
-//!    the origin is the last resort: a piece no connected peer has waits
-//!    `piece_deadline` too (a neighbour may fetch it and announce it), and
-//!    at most `origin_requests_with_peers` requests of at most
+//!    discovery grace (time to meet peers after start, longer while a
+//!    connection is on its way) is over, or when it has waited
+//!    `piece_deadline` for a busy peer *and* no peer has delivered anything
+//!    for as long (while peers keep delivering, the busy holder's turn
+//!    comes). **With peers connected** the origin is the last resort: a
+//!    piece no connected peer has waits `origin_wait_with_peers` (a
+//!    neighbour may fetch it and announce it), and, while peer requests are
+//!    in flight, until no peer has delivered for `piece_deadline`: the
+//!    origin is left to the neighbours that peers can no longer keep busy.
+//!    At most `origin_requests_with_peers` requests of at most
 //!    `origin_run_with_peers` pieces are in flight, starting at a random
 //!    candidate, so that visitors of a flash crowd fetch different pieces
 //!    from the origin and trade them instead of all fetching the same ones
@@ -69,6 +80,13 @@ pub struct RequestId(pub u64);
 pub struct SchedulerConfig {
     /// Most requests in flight to one peer.
     pub pipeline: usize,
+    /// Requests in flight to a peer we know nothing about yet; the window
+    /// then grows while its answers come back within `target_latency` and
+    /// shrinks while they do not, never above `pipeline`.
+    pub initial_window: usize,
+    /// How long a request may wait at a peer (queue and transfer) before
+    /// we stop adding to that peer's queue.
+    pub target_latency: Duration,
     /// A peer request not answered by then is a strike and goes elsewhere.
     pub request_timeout: Duration,
     /// Longest a wanted piece waits for a busy peer before the origin.
@@ -77,6 +95,11 @@ pub struct SchedulerConfig {
     /// pieces no connected peer has. Ended early by [`Scheduler::end_grace`]
     /// once the client knows discovery has settled.
     pub discovery_grace: Duration,
+    /// How long the discovery grace may last (from its start) while a
+    /// connection is on its way (an offer answered, a channel opening):
+    /// setting one up can take longer than `discovery_grace`, and a peer
+    /// about to connect is worth more than a guess that nobody will.
+    pub connecting_grace: Duration,
     /// Most pieces in one origin `Range` request.
     pub max_origin_run: u32,
     /// Most origin requests in flight.
@@ -120,12 +143,18 @@ impl Default for SchedulerConfig {
     fn default() -> Self {
         SchedulerConfig {
             pipeline: 16,
+            initial_window: 4,
+            target_latency: Duration::from_millis(1000),
             // 3 s timed out 52 759 requests in the simulated flash crowd of 1000
             // (slow uplinks shared by several requesters), each sending its
             // piece to the origin; 6 s: 12 450 (docs/sim.md).
             request_timeout: Duration::from_millis(6000),
             piece_deadline: Duration::from_millis(3000),
             discovery_grace: Duration::from_millis(1500),
+            // 1.5 s ended the grace of 22 of the simulated flash crowd's
+            // 1000 visitors while their first connections were opening;
+            // each then fetched a whole copy (docs/sim.md).
+            connecting_grace: Duration::from_millis(5000),
             max_origin_run: 64,
             // What browsers allow per host over HTTP/1.1.
             max_origin_requests: 6,
@@ -137,6 +166,55 @@ impl Default for SchedulerConfig {
             await_swarm: false,
         }
     }
+}
+
+/// Why pieces were sent to the origin, counted per piece: what tells a
+/// scheduler change that helps from one that moves the cost elsewhere.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OriginReasons {
+    /// A peer request for it timed out, was rejected, or its peer left,
+    /// and no other peer could take it.
+    pub peer_failed: u64,
+    /// A connected peer held it, but was busy for `piece_deadline` while
+    /// no peer delivered anything.
+    pub holder_busy: u64,
+    /// Peers were connected, none held it, and the wait for a neighbour to
+    /// fetch it ran out.
+    pub no_holder: u64,
+    /// No peer was connected and the discovery grace was over.
+    pub alone: u64,
+}
+
+impl OriginReasons {
+    /// Pieces in all.
+    pub fn total(&self) -> u64 {
+        self.peer_failed + self.holder_busy + self.no_holder + self.alone
+    }
+
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: &OriginReasons) {
+        self.peer_failed += other.peer_failed;
+        self.holder_busy += other.holder_busy;
+        self.no_holder += other.no_holder;
+        self.alone += other.alone;
+    }
+
+    fn count(&mut self, reason: OriginReason) {
+        match reason {
+            OriginReason::PeerFailed => self.peer_failed += 1,
+            OriginReason::HolderBusy => self.holder_busy += 1,
+            OriginReason::NoHolder => self.no_holder += 1,
+            OriginReason::Alone => self.alone += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OriginReason {
+    PeerFailed,
+    HolderBusy,
+    NoHolder,
+    Alone,
 }
 
 /// What the scheduler wants done.
@@ -168,6 +246,8 @@ pub enum Action {
         request: RequestId,
         /// The pieces.
         pieces: Range<PieceIndex>,
+        /// Why, per piece.
+        reasons: OriginReasons,
     },
 }
 
@@ -176,6 +256,8 @@ struct PeerSlot {
     conn: ConnId,
     have: Bitfield,
     strikes: u32,
+    /// Requests we keep in flight to it, from how fast it answered so far.
+    window: usize,
     refused: Bitfield,
     /// Requests in flight, oldest first, with the time each was sent.
     sent: VecDeque<(PieceIndex, Instant)>,
@@ -190,7 +272,7 @@ impl PeerSlot {
     }
 
     fn capacity(&self, pipeline: usize) -> usize {
-        (pipeline >> self.strikes.min(8)).max(1)
+        (self.window.min(pipeline) >> self.strikes.min(8)).max(1)
     }
 
     fn has_room(&self, pipeline: usize) -> bool {
@@ -245,12 +327,25 @@ pub struct Scheduler {
     /// Connected peers on our version, sorted by connection.
     peers: Vec<PeerSlot>,
     grace_until: Option<Instant>,
+    /// When the discovery grace (re)started.
+    grace_start: Instant,
     next_request: u64,
     last_poll: Instant,
     /// Idle pieces that may now be assignable to a peer.
     dirty_pieces: Vec<PieceIndex>,
     /// Peers that may now take more requests.
     dirty_peers: Vec<ConnId>,
+    /// Latest piece delivered by any peer: while peers keep delivering, a
+    /// piece a busy peer holds waits for it rather than for the origin.
+    last_peer_progress: Instant,
+    /// Whether any peer request was in flight after the last poll.
+    peers_were_busy: bool,
+    /// This client's wait for a piece no neighbour holds: drawn once from
+    /// `origin_wait_with_peers` × [½, 1½), so that among neighbours who
+    /// want the same pieces at the same instant (a crowd, a pushed update)
+    /// one goes to the origin first and the others get it from it.
+    no_holder_wait: Duration,
+    jitter_drawn: bool,
     /// Origin decisions may have changed.
     origin_dirty: bool,
     /// No later than when an idle piece's wait for a busy peer ends (may be
@@ -275,10 +370,15 @@ impl Scheduler {
             failed_at_peer: vec![false; n],
             peers: Vec::new(),
             grace_until,
+            grace_start: now,
             next_request: 0,
             last_poll: now,
             dirty_pieces: Vec::new(),
             dirty_peers: Vec::new(),
+            last_peer_progress: now,
+            peers_were_busy: false,
+            no_holder_wait: Duration::ZERO,
+            jitter_drawn: false,
             origin_dirty: true,
             wait_wake: None,
         }
@@ -294,6 +394,21 @@ impl Scheduler {
     pub fn restart_grace(&mut self, now: Instant) {
         if let Some(t) = &mut self.grace_until {
             *t = (*t).max(now + self.cfg.discovery_grace);
+            self.grace_start = now;
+        }
+    }
+
+    /// A connection is on its way while nobody is connected yet: the
+    /// discovery grace may run to `connecting_grace` from its start,
+    /// unless it has already ended.
+    pub fn peer_on_the_way(&mut self, now: Instant) {
+        let until = self.grace_start + self.cfg.connecting_grace;
+        if self.peers.is_empty()
+            && let Some(t) = &mut self.grace_until
+            && now < *t
+            && *t < until
+        {
+            *t = until;
         }
     }
 
@@ -404,6 +519,7 @@ impl Scheduler {
                 conn,
                 have,
                 strikes: 0,
+                window: self.cfg.initial_window.max(1),
                 refused: Bitfield::new(self.done.len()),
                 sent: VecDeque::new(),
                 last_delivery: Instant::ZERO,
@@ -513,6 +629,19 @@ impl Scheduler {
             return Vec::new();
         }
         if let Some(conn) = from {
+            let (pipeline, target) = (self.cfg.pipeline, self.cfg.target_latency);
+            if let Some(p) = self.slot_mut(conn)
+                && let Some((_, sent)) = p.sent.iter().find(|(x, _)| *x == piece)
+            {
+                // Delay-based: a queue at the peer that answers within the
+                // target may grow; one that does not shrinks, so pieces
+                // wait here, free for whichever peer has room first.
+                if now.saturating_since(*sent) <= target {
+                    p.window = (p.window + 1).min(pipeline);
+                } else {
+                    p.window = p.window.saturating_sub(1).max(1);
+                }
+            }
             self.drop_request(conn, piece);
             if let Some(p) = self.slot_mut(conn) {
                 // A delivered piece earns back trust lost to timeouts, and
@@ -521,6 +650,7 @@ impl Scheduler {
                 p.strikes = p.strikes.saturating_sub(1);
                 p.last_delivery = p.last_delivery.max(now);
             }
+            self.last_peer_progress = self.last_peer_progress.max(now);
         }
         self.done.set(piece);
         let i = piece as usize;
@@ -578,12 +708,21 @@ impl Scheduler {
     pub fn poll(&mut self, now: Instant, map: &PieceMap, rng: &mut Rng) -> Vec<Action> {
         let mut actions = Vec::new();
         self.last_poll = now;
+        if !self.jitter_drawn {
+            self.jitter_drawn = true;
+            let w = self.cfg.origin_wait_with_peers.as_millis() as u64;
+            self.no_holder_wait = Duration::from_millis(w / 2 + rng.below(w.max(1)));
+        }
         self.expire(now, &mut actions);
         if self.grace_until.is_some_and(|t| now >= t) {
             self.grace_until = None;
             self.origin_dirty = true;
         }
         if self.wait_wake.is_some_and(|t| now >= t) {
+            self.origin_dirty = true;
+        }
+        let peers_busy = self.peers.iter().any(|p| !p.sent.is_empty());
+        if self.peers_were_busy && !peers_busy {
             self.origin_dirty = true;
         }
         let mut candidates = std::mem::take(&mut self.dirty_pieces);
@@ -631,6 +770,7 @@ impl Scheduler {
         if changed {
             self.endgame(now, rng, &mut actions);
         }
+        self.peers_were_busy = self.peers.iter().any(|p| !p.sent.is_empty());
         actions
     }
 
@@ -647,8 +787,9 @@ impl Scheduler {
 
     /// Idle pieces that should go to the origin now; notes when the next
     /// one will.
-    fn origin_candidates(&mut self, now: Instant) -> Vec<PieceIndex> {
+    fn origin_candidates(&mut self, now: Instant) -> Vec<(PieceIndex, OriginReason)> {
         let in_grace = self.in_grace(now);
+        let peers_busy = self.peers.iter().any(|p| !p.sent.is_empty());
         let mut out = Vec::new();
         let mut wake: Option<Instant> = None;
         for piece in 0..self.done.len() {
@@ -659,24 +800,32 @@ impl Scheduler {
             let since = self.wanted[i].expect("idle pieces are wanted").since;
             let held_by_someone = self.avail[i] > 0 && self.peers.iter().any(|p| p.offers(piece));
             let go = if self.failed_at_peer[i] {
-                true
-            } else if held_by_someone || !self.peers.is_empty() {
+                Some(OriginReason::PeerFailed)
+            } else if !self.peers.is_empty() {
                 // A busy peer has it, or a neighbour may soon: wait for them.
-                let t = since
-                    + if held_by_someone {
-                        self.cfg.piece_deadline
-                    } else {
-                        self.cfg.origin_wait_with_peers
-                    };
+                let (t, reason) = if held_by_someone {
+                    (
+                        since.max(self.last_peer_progress) + self.cfg.piece_deadline,
+                        OriginReason::HolderBusy,
+                    )
+                } else if peers_busy {
+                    // Peers keep us busy: leave the origin to neighbours
+                    // who have run out of things peers can give them.
+                    let t = (since + self.no_holder_wait)
+                        .max(self.last_peer_progress + self.cfg.piece_deadline);
+                    (t, OriginReason::NoHolder)
+                } else {
+                    (since + self.no_holder_wait, OriginReason::NoHolder)
+                };
                 if now < t {
                     wake = Some(wake.map_or(t, |w| w.min(t)));
                 }
-                now >= t
+                (now >= t).then_some(reason)
             } else {
-                !in_grace
+                (!in_grace).then_some(OriginReason::Alone)
             };
-            if go {
-                out.push(piece);
+            if let Some(reason) = go {
+                out.push((piece, reason));
             }
         }
         self.wait_wake = wake;
@@ -773,12 +922,12 @@ impl Scheduler {
     /// Groups pieces into contiguous same-asset runs, one origin request each.
     fn plan_origin(
         &mut self,
-        mut pieces: Vec<PieceIndex>,
+        mut pieces: Vec<(PieceIndex, OriginReason)>,
         map: &PieceMap,
         rng: &mut Rng,
         actions: &mut Vec<Action>,
     ) {
-        pieces.sort_unstable();
+        pieces.sort_unstable_by_key(|(p, _)| *p);
         let (slots, max_run) = if self.peers.is_empty() {
             (self.cfg.max_origin_requests, self.cfg.max_origin_run)
         } else {
@@ -794,15 +943,18 @@ impl Scheduler {
         };
         let mut i = 0;
         while i < pieces.len() && self.origin_requests.len() < slots {
-            let start = pieces[i];
+            let start = pieces[i].0;
             let asset = map.get(start).map(|p| p.asset);
+            let mut reasons = OriginReasons::default();
+            reasons.count(pieces[i].1);
             let mut end = start + 1;
             i += 1;
             while i < pieces.len()
-                && pieces[i] == end
+                && pieces[i].0 == end
                 && end - start < max_run
                 && map.get(end).map(|p| p.asset) == asset
             {
+                reasons.count(pieces[i].1);
                 end += 1;
                 i += 1;
             }
@@ -816,6 +968,7 @@ impl Scheduler {
             actions.push(Action::Origin {
                 request,
                 pieces: start..end,
+                reasons,
             });
         }
     }

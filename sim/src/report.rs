@@ -29,6 +29,8 @@ pub struct NodeOutcome {
     pub peers_banned: u64,
     /// Its requests to peers that timed out.
     pub request_timeouts: u64,
+    /// Pieces it sent to the origin, by why.
+    pub origin_reasons: peerhost_core::scheduler::OriginReasons,
     /// Delivered bytes that differ from the published asset.
     pub corrupt_bytes: u64,
     /// For live sites: publication-to-delivery delay of each update.
@@ -189,6 +191,15 @@ pub struct Summary {
     pub peers_banned: u64,
     /// Requests to peers that timed out, all nodes.
     pub request_timeouts: u64,
+    /// Pieces sent to the origin because a peer request failed.
+    pub origin_pieces_peer_failed: u64,
+    /// Pieces sent to the origin while a busy peer held them and no peer
+    /// delivered anything.
+    pub origin_pieces_holder_busy: u64,
+    /// Pieces sent to the origin because no connected peer held them.
+    pub origin_pieces_no_holder: u64,
+    /// Pieces sent to the origin with no peer connected.
+    pub origin_pieces_alone: u64,
     /// Live-site updates delivered, and their delay percentiles (seconds).
     pub updates_delivered: u64,
     /// Median publication-to-delivery delay of an update.
@@ -251,6 +262,10 @@ pub fn summarize(input: &SummaryInput<'_>, outcomes: &[(Role, &NodeOutcome)]) ->
 
     // Fairness over visitors' uploads; shares over all honest uploads.
     let mut ups: Vec<u64> = visitors.iter().map(|o| o.uploaded).collect();
+    let mut reasons = peerhost_core::scheduler::OriginReasons::default();
+    for (_, o) in outcomes {
+        reasons.add(&o.origin_reasons);
+    }
     let sum: f64 = ups.iter().map(|&u| u as f64).sum();
     let sq: f64 = ups.iter().map(|&u| (u as f64) * (u as f64)).sum();
     let jain = if sq > 0.0 { sum * sum / (n * sq) } else { 0.0 };
@@ -326,6 +341,10 @@ pub fn summarize(input: &SummaryInput<'_>, outcomes: &[(Role, &NodeOutcome)]) ->
         pieces_rejected: outcomes.iter().map(|(_, o)| o.pieces_rejected).sum(),
         peers_banned: outcomes.iter().map(|(_, o)| o.peers_banned).sum(),
         request_timeouts: outcomes.iter().map(|(_, o)| o.request_timeouts).sum(),
+        origin_pieces_peer_failed: reasons.peer_failed,
+        origin_pieces_holder_busy: reasons.holder_busy,
+        origin_pieces_no_holder: reasons.no_holder,
+        origin_pieces_alone: reasons.alone,
         updates_delivered: updates.len() as u64,
         update_p50_s: percentile(&updates, 0.5) as f64 / 1000.0,
         update_p95_s: percentile(&updates, 0.95) as f64 / 1000.0,

@@ -688,8 +688,12 @@ impl World {
                 range,
             } => self.fetch_origin(i, request, &path, range),
             Output::Deliver {
-                ticket, path, body, ..
-            } => self.delivered(i, ticket.0, &path, &body),
+                ticket,
+                path,
+                body,
+                version,
+                ..
+            } => self.delivered(i, ticket.0, &path, &body, version),
             Output::Failed { ticket, .. } => {
                 let n = &mut self.nodes[i as usize];
                 if n.update_waits.remove(&ticket.0).is_none() {
@@ -862,9 +866,10 @@ impl World {
         self.push(Instant(at.div_ceil(1000)), Ev::Origin(i, request, Ok(body)));
     }
 
-    fn delivered(&mut self, i: u32, ticket: u64, path: &str, body: &Body) {
-        let v = self.nodes[i as usize].version;
-        let wrong = self.wrong_bytes(v, path, body);
+    fn delivered(&mut self, i: u32, ticket: u64, path: &str, body: &Body, version: u64) {
+        // Against the version the client says it verified the body with:
+        // a page load may finish on its version after a newer one arrived.
+        let wrong = self.wrong_bytes(version, path, body);
         let now = self.now;
         let n = &mut self.nodes[i as usize];
         n.outcome.corrupt_bytes += wrong;
@@ -994,6 +999,7 @@ impl World {
             n.outcome.pieces_rejected = s.pieces_rejected;
             n.outcome.peers_banned = s.peers_banned;
             n.outcome.request_timeouts = s.request_timeouts;
+            n.outcome.origin_reasons = s.origin_reasons;
         }
     }
 
