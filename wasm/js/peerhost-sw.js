@@ -72,6 +72,10 @@ self.addEventListener('activate', function (e) {
 
 self.addEventListener('message', function (e) {
   var m = e.data;
+  if (m && m.type === 'peerhost-listening' && e.source) {
+    (unacked.get(e.source.id) || []).slice().forEach(function (send) { send(); });
+    return;
+  }
   if (!m || m.type !== 'peerhost-ready' || !Array.isArray(m.paths)) return;
   state = { paths: new Set(m.paths), manifest: m.manifestPath || null, base: m.base || null };
   directSince = m.direct ? Date.now() : 0;
@@ -238,16 +242,39 @@ function viaPages(path, clientId) {
   });
 }
 
+// Asks not yet acknowledged, by window id. A page's messages that arrive
+// before its (async) loader listens are dropped by the browser when the
+// document finishes parsing; the loader then says 'peerhost-listening' and
+// these are sent again.
+var unacked = new Map();
+
 function ask(win, path) {
   return new Promise(function (resolve, reject) {
-    var ch = new MessageChannel();
-    var timer = setTimeout(function () { reject(new Error('no ack')); }, PAGE_ACK_MS);
-    ch.port1.onmessage = function (m) {
+    var settled = false;
+    var timer = null;
+    var send = null;
+    var forget = function () {
+      var list = unacked.get(win.id);
+      if (!list) return;
+      var i = list.indexOf(send);
+      if (i >= 0) list.splice(i, 1);
+      if (!list.length) unacked.delete(win.id);
+    };
+    var fail = function (why) {
+      if (settled) return;
+      settled = true;
+      forget();
+      reject(new Error(why));
+    };
+    var onmessage = function (m) {
+      if (settled) return;
       clearTimeout(timer);
+      forget();
       if (m.data && m.data.type === 'ack') {
-        timer = setTimeout(function () { reject(new Error('page went silent')); }, PAGE_IDLE_MS);
+        timer = setTimeout(function () { fail('page went silent'); }, PAGE_IDLE_MS);
         return;
       }
+      settled = true;
       if (m.data && m.data.ok) {
         resolve(new Response(m.data.body, {
           status: 200,
@@ -257,6 +284,14 @@ function ask(win, path) {
         reject(new Error(m.data && m.data.error || 'failed'));
       }
     };
-    win.postMessage({ type: 'peerhost-fetch', path: path }, [ch.port2]);
+    send = function () {
+      var ch = new MessageChannel();
+      ch.port1.onmessage = onmessage;
+      win.postMessage({ type: 'peerhost-fetch', path: path }, [ch.port2]);
+    };
+    timer = setTimeout(function () { fail('no ack'); }, PAGE_ACK_MS);
+    if (!unacked.has(win.id)) unacked.set(win.id, []);
+    unacked.get(win.id).push(send);
+    send();
   });
 }

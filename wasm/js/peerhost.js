@@ -115,7 +115,15 @@
     };
     if (client) answer(); else queue.push(answer);
   }
-  if (navigator.serviceWorker) navigator.serviceWorker.addEventListener('message', onWorkerMessage);
+  if (navigator.serviceWorker) {
+    navigator.serviceWorker.addEventListener('message', onWorkerMessage);
+    // Asks the worker sent before this async script ran were dropped when
+    // the document finished parsing: have them sent again.
+    if (navigator.serviceWorker.controller) {
+      navigator.serviceWorker.controller.postMessage({ type: 'peerhost-listening' });
+    }
+    navigator.serviceWorker.startMessages();
+  }
 
   function remember(path, r) {
     if (!window.caches) return;
