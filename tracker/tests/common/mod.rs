@@ -65,6 +65,23 @@ impl Client {
         Client { ws }
     }
 
+    /// Connects with a small receive buffer, so that a client that stops
+    /// reading pushes back on the tracker after kilobytes, not after
+    /// whatever the kernel's autotuning allows (32 MiB on some machines).
+    pub async fn connect_small_window(addr: SocketAddr) -> Client {
+        let sock = TcpSocket::new_v4().unwrap();
+        sock.set_recv_buffer_size(16 * 1024).unwrap();
+        let stream = sock.connect(addr).await.expect("connect");
+        let (ws, _) = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio_tungstenite::client_async(format!("ws://{addr}/"), MaybeTlsStream::Plain(stream)),
+        )
+        .await
+        .expect("handshake timed out")
+        .expect("handshake");
+        Client { ws }
+    }
+
     /// Connects from a chosen loopback source address (per-IP tests).
     pub async fn connect_from(
         addr: SocketAddr,
