@@ -104,6 +104,12 @@ pub struct ClientConfig {
     pub scheduler_under_pressure: SchedulerConfig,
     /// Most peer connections, including ones being set up.
     pub max_peers: usize,
+    /// Connections others may open beyond `max_peers` (we make offers
+    /// only up to `max_peers`). The tracker relays a newcomer's offers to
+    /// random members of the swarm; when every member is full, newcomers
+    /// meet nobody and each fetch a whole copy from the origin (8 of the
+    /// simulated flash crowd's 1000 visitors did, docs/sim.md).
+    pub inbound_headroom: usize,
     /// Offers sent with one announce (WebTorrent sends up to 5).
     pub offers_per_announce: usize,
     /// Regular re-announce interval when the tracker names none.
@@ -142,6 +148,7 @@ impl Default for ClientConfig {
             scheduler: SchedulerConfig::default(),
             scheduler_under_pressure: SchedulerConfig::origin_under_pressure(),
             max_peers: 8,
+            inbound_headroom: 4,
             offers_per_announce: 5,
             announce_interval: Duration::from_secs(120),
             min_announce_gap: Duration::from_secs(5),
@@ -1679,7 +1686,8 @@ impl Client {
         if offer.info_hash != site.info_hash
             || offer.peer_id == self.peer_id
             || self.banned.contains(&offer.peer_id)
-            || self.connected_or_connecting() >= self.config.max_peers
+            || self.connected_or_connecting()
+                >= self.config.max_peers + self.config.inbound_headroom
             || self.peers.values().any(|p| p.remote == Some(offer.peer_id))
         {
             return;

@@ -514,3 +514,48 @@ fn deferred_signature_checks_carry_a_swarm_through_an_update() {
         assert!(net.nodes[v].banned.is_empty());
     }
 }
+
+/// A new version arrives while a seeder still has requests of the old one
+/// queued behind its upload budget: the queued requests name old piece
+/// indices, which the switch must refuse rather than serve (a panic before,
+/// `held pieces are stored`, found by the simulator's sports ticker).
+#[test]
+fn a_version_switch_refuses_uploads_queued_for_the_old_version() {
+    use peerhost_core::upload::UploadLimits;
+    let mut net = Net::new(13, Site::generate(13, &[200_000, 100_000], 1));
+    let slow_seeder = ClientConfig {
+        max_switch_delay: Duration::ZERO,
+        upload: UploadLimits {
+            bytes_per_sec: Some(16 * 1024),
+            burst: 16 * 1024,
+            total: None,
+        },
+        ..visitor()
+    };
+    let s = net.add_node(slow_seeder, Behaviour::Honest, true);
+    let v = net.add_node(visitor(), Behaviour::Honest, false);
+    // Until the visitor has asked the seeder for pieces it cannot send yet.
+    assert!(net.run_until(Duration::from_secs(10), |n| {
+        n.nodes[v].client.stats().bytes_from_peers > 0
+    }));
+    // Version 2 changes every piece of the first file.
+    let mut files = net.site.files.clone();
+    for b in files[0].1.iter_mut() {
+        *b ^= 0x5a;
+    }
+    let v2 = Site::sign(&net.site.secret, &files, 2);
+    net.site.files = files.clone();
+    // The seeder first, alone: the visitor's requests stay queued there
+    // (no cancel from a visitor that switched too).
+    net.give_manifest(s, &v2);
+    net.run_until(Duration::from_secs(3), |_| false);
+    assert_eq!(net.nodes[v].client.stats().peers_banned, 0);
+    net.push_to_all(&v2);
+    assert!(net.run_until(Duration::from_secs(60), |n| {
+        n.nodes[s].client.manifest().unwrap().version() == 2
+            && n.nodes[v].client.manifest().unwrap().version() == 2
+            && n.nodes[v].tickets.is_empty()
+    }));
+    assert_eq!(net.nodes[v].client.stats().peers_banned, 0);
+    assert_eq!(net.nodes[v].delivered[&files[1].0], files[1].1);
+}

@@ -238,6 +238,8 @@ impl Seeder {
 fn client_config(args: &SeedArgs, mirror: bool) -> ClientConfig {
     let mut c = ClientConfig {
         max_peers: args.max_peers.max(1),
+        // `--max-peers` is the operator's cap: no headroom beyond it.
+        inbound_headroom: 0,
         upload: match args.upload_rate {
             // The bucket must hold at least one piece.
             Some(rate) => UploadLimits {
