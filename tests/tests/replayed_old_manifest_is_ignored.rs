@@ -38,6 +38,12 @@ fn replayed_old_manifest_is_ignored() {
             Duration::from_secs(20),
         )
         .expect("a is on version 2");
+    // Subscribed to pushes (the subscription goes before the announce on
+    // the same socket): a push sent earlier may reach only the tracker
+    // connection of the page a left, not yet closed (seen in a full run).
+    browser
+        .wait("a", "peerhost.stats().announced", Duration::from_secs(20))
+        .expect("a announced itself to the tracker");
 
     // The replay: the tracker takes it (it knows nothing newer) and relays it.
     assert_eq!(server.push(&v1), Ok(1));
