@@ -34,7 +34,9 @@ use peerhost_seeder::{SeedArgs, Seeder, SiteStatus};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
+use tower_http::services::{ServeDir, ServeFile};
 
+use crate::browser_crowd::{self, BrowserOutcome};
 use crate::demo::{self, DemoSite};
 use crate::fmt_bytes;
 use crate::origin::{self, OriginCounters};
@@ -85,7 +87,10 @@ pub struct Args {
     /// of bytes per second, or with a unit: 10mbit, 500kbit, 1.25MB, 2MiB.
     #[arg(long, value_name = "RATE", default_value = "10mbit", value_parser = parse_rate)]
     pub origin_rate: u64,
-    /// Headless Chromium visitors added to the crowd (not implemented: must be 0).
+    /// Headless Chromium visitors added to the crowd of each peer scenario
+    /// (they land on /about.html, then load /plates.html through peerhost).
+    /// Needs a checkout with `npm ci` and `cargo xtask build-web` done, and
+    /// Debian's chromium.
     #[arg(long, default_value_t = 0)]
     pub browsers: usize,
     /// Scenarios to run, comma-separated [default: all].
@@ -207,23 +212,51 @@ struct Origin {
 #[derive(Clone)]
 struct Gate {
     refuse_assets: Arc<AtomicBool>,
+    /// Pages too stay up while refusing (browsers need them to start).
+    serve_pages: bool,
     refused: Arc<AtomicU64>,
 }
 
+/// What browser visitors need from the origin besides the site: the
+/// browser client and its Service Worker, and the tracker at `/tracker`
+/// (the demo pages' tag names it on their own origin).
+struct BrowserSide<'a> {
+    web_dir: &'a Path,
+    tracker: peerhost_tracker::AppState,
+}
+
 impl Origin {
-    async fn start(dir: &Path, rate: u64, refuse_assets: bool) -> anyhow::Result<Origin> {
+    async fn start(
+        dir: &Path,
+        rate: u64,
+        refuse_assets: bool,
+        browsers: Option<BrowserSide<'_>>,
+    ) -> anyhow::Result<Origin> {
         let counters = Arc::new(OriginCounters::new());
         let refused = Arc::new(AtomicU64::new(0));
         let gate = Gate {
             refuse_assets: Arc::new(AtomicBool::new(refuse_assets)),
+            serve_pages: browsers.is_some(),
             refused: refused.clone(),
         };
-        let app: Router = origin::router(dir.to_owned(), counters.clone())
+        let mut app: Router = origin::router(dir.to_owned(), counters.clone())
             .layer(middleware::from_fn_with_state(
                 Arc::new(Pacer::new(rate)),
                 throttle,
             ))
             .layer(middleware::from_fn_with_state(gate, refuse));
+        if let Some(b) = browsers {
+            // Not counted and not capped: the client files are not the
+            // site's, and a real site would serve them from anywhere.
+            app = Router::new()
+                .nest_service("/peerhost", ServeDir::new(b.web_dir))
+                .route_service(
+                    "/peerhost-sw.js",
+                    ServeFile::new(b.web_dir.join("peerhost-sw.js")),
+                )
+                .nest("/tracker", peerhost_tracker::app(b.tracker))
+                .fallback_service(app);
+        }
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .context("cannot bind the origin on 127.0.0.1")?;
@@ -253,10 +286,15 @@ impl Origin {
 }
 
 async fn refuse(State(gate): State<Gate>, req: Request, next: Next) -> Response {
-    // Every listed asset, pages included: only the signed manifest is served.
-    if gate.refuse_assets.load(Ordering::Relaxed)
-        && req.uri().path().strip_prefix('/') != Some(manifest::FILE_NAME)
-    {
+    // Every listed asset, pages included (unless browsers need them): only
+    // the signed manifest is served.
+    let path = req.uri().path();
+    let served = if gate.serve_pages {
+        demo::served_while_assets_down(path)
+    } else {
+        path.strip_prefix('/') == Some(manifest::FILE_NAME)
+    };
+    if gate.refuse_assets.load(Ordering::Relaxed) && !served {
         gate.refused.fetch_add(1, Ordering::Relaxed);
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
@@ -347,6 +385,8 @@ struct Figures {
     cpu_secs: f64,
     wall_secs: f64,
     errors: BTreeMap<String, usize>,
+    /// Headless Chromium visitors in the crowd.
+    browsers: Vec<BrowserOutcome>,
 }
 
 impl Figures {
@@ -370,7 +410,7 @@ impl Figures {
 
     /// Share of what the crowd received that did not come from the origin.
     fn offload(&self, site: u64) -> f64 {
-        let needed = (self.visitors as u64 * site) as f64;
+        let needed = ((self.visitors + self.browsers.len()) as u64 * site) as f64;
         (1.0 - self.origin_bytes as f64 / needed).max(0.0) * 100.0
     }
 }
@@ -479,7 +519,7 @@ async fn run_origin_only(
     args: &Args,
     limit: Duration,
 ) -> anyhow::Result<Figures> {
-    let origin = Origin::start(site.dir(), args.origin_rate, false).await?;
+    let origin = Origin::start(site.dir(), args.origin_rate, false, None).await?;
     let bar = progress("origin-only", args.peers);
     let mut line = LogLine::new(&bar);
     let cpu0 = cpu_secs();
@@ -574,10 +614,15 @@ async fn run_peers(
     site: &DemoSite,
     args: &Args,
     limit: Duration,
+    web_dir: Option<&Path>,
 ) -> anyhow::Result<Figures> {
     let refusing = scenario == Scenario::OriginRefusing;
-    let origin = Origin::start(site.dir(), args.origin_rate, refusing).await?;
     let tracker = Tracker::start().await?;
+    let browser_side = web_dir.map(|web_dir| BrowserSide {
+        web_dir,
+        tracker: tracker.state.clone(),
+    });
+    let origin = Origin::start(site.dir(), args.origin_rate, refusing, browser_side).await?;
     let manifest_url = origin.url(&format!("/{}", manifest::FILE_NAME));
     let scratch = tempfile::Builder::new()
         .prefix("peerhost-flash-")
@@ -648,6 +693,7 @@ async fn run_peers(
     let bar = progress(scenario.name(), args.peers);
     let mut line = LogLine::new(&bar);
     let t0 = Instant::now();
+    let browsers = web_dir.map(|_| browser_crowd::start(origin.url(""), args.browsers, limit));
     let starts = (0..args.peers).map(|i| {
         let a = peer_args(
             &tracker.url,
@@ -685,12 +731,24 @@ async fn run_peers(
             "origin sent {}",
             fmt_bytes(origin.counters.bytes_served() - f.origin_bytes_before_crowd)
         ));
-        if done.iter().all(Option::is_some) {
+        if done.iter().all(Option::is_some) && browsers.as_ref().is_none_or(|b| b.is_finished()) {
             break;
         }
         tokio::time::sleep(SAMPLE).await;
     }
     bar.finish_and_clear();
+    if let Some(b) = browsers {
+        // Each visit ends by `limit` on the driver's side.
+        match tokio::task::spawn_blocking(move || b.join()).await {
+            Ok(Ok(Ok(outcomes))) => f.browsers = outcomes,
+            Ok(Ok(Err(e))) => *f.errors.entry(format!("browsers: {e:#}")).or_default() += 1,
+            _ => {
+                *f.errors
+                    .entry("browsers: the driver thread panicked".into())
+                    .or_default() += 1
+            }
+        }
+    }
     f.wall_secs = began.elapsed().as_secs_f64();
     f.times = done.iter().flatten().copied().collect();
     f.ever_connected = connected.iter().filter(|c| **c).count();
@@ -724,8 +782,13 @@ fn print_report(args: &Args, site: u64, results: &[(Scenario, Figures)]) -> Valu
         .find(|(s, _)| *s == Scenario::OriginOnly)
         .map(|(_, f)| f.clone());
     println!(
-        "flash crowd: {} visitors, one copy of the site = {} ({} bytes), origin capped at {:.2} Mbit/s ({}/s){}",
+        "flash crowd: {} native peers{}, one copy of the site = {} ({} bytes), origin capped at {:.2} Mbit/s ({}/s){}",
         args.peers,
+        if args.browsers > 0 {
+            format!(" + {} browsers in the peer scenarios", args.browsers)
+        } else {
+            String::new()
+        },
         fmt_bytes(site),
         site,
         args.origin_rate as f64 * 8.0 / 1e6,
@@ -799,6 +862,7 @@ fn print_report(args: &Args, site: u64, results: &[(Scenario, Figures)]) -> Valu
                 "cpu_secs": f.cpu_secs,
                 "wall_secs": f.wall_secs,
                 "errors": f.errors,
+                "browsers": browser_json(&f.browsers),
             }),
         );
     }
@@ -823,6 +887,22 @@ fn print_report(args: &Args, site: u64, results: &[(Scenario, Figures)]) -> Valu
                 f.max_connections
             );
         }
+        if !f.browsers.is_empty() {
+            let b = browser_figures(&f.browsers);
+            println!(
+                "  {}: browsers {}/{} complete, p50 {} p95 {}; their peerhost got {} from peers and {} from the origin",
+                s.name(),
+                b.completed,
+                f.browsers.len(),
+                fmt_secs(b.p50),
+                fmt_secs(b.p95),
+                fmt_bytes(b.from_peers),
+                fmt_bytes(b.from_origin),
+            );
+            for (e, n) in &b.errors {
+                println!("  {}: browsers: {n} × {e}", s.name());
+            }
+        }
         for (e, n) in &f.errors {
             println!("  {}: {n} × {e}", s.name());
         }
@@ -835,12 +915,61 @@ fn print_report(args: &Args, site: u64, results: &[(Scenario, Figures)]) -> Valu
     json!({
         "bench": "flash-crowd",
         "peers": args.peers,
+        "browsers": args.browsers,
         "origin_rate_bytes_per_sec": args.origin_rate,
         "site_bytes": site,
         "under_pressure": args.under_pressure,
         "peer_connections": args.peer_connections,
         "host_connections": args.host_connections,
         "scenarios": Value::Object(out),
+    })
+}
+
+/// The browser visitors of one scenario, summed up.
+struct BrowserFigures {
+    completed: usize,
+    p50: Option<f64>,
+    p95: Option<f64>,
+    from_peers: u64,
+    from_origin: u64,
+    errors: BTreeMap<String, usize>,
+}
+
+fn browser_figures(b: &[BrowserOutcome]) -> BrowserFigures {
+    let times: Vec<f64> = b.iter().filter_map(|o| o.done_secs).collect();
+    let as_crowd = Figures {
+        visitors: b.len(),
+        completed: times.len(),
+        times,
+        ..Figures::default()
+    };
+    let mut errors = BTreeMap::new();
+    for e in b.iter().filter_map(|o| o.error.clone()) {
+        *errors.entry(e).or_default() += 1;
+    }
+    BrowserFigures {
+        completed: as_crowd.completed,
+        p50: as_crowd.percentile(0.5),
+        p95: as_crowd.percentile(0.95),
+        from_peers: b.iter().map(|o| o.from_peers).sum(),
+        from_origin: b.iter().map(|o| o.from_origin).sum(),
+        errors,
+    }
+}
+
+fn browser_json(b: &[BrowserOutcome]) -> Value {
+    if b.is_empty() {
+        return Value::Null;
+    }
+    let f = browser_figures(b);
+    json!({
+        "visitors": b.len(),
+        "completed": f.completed,
+        "p50_secs": f.p50,
+        "p95_secs": f.p95,
+        "received_from_peers": f.from_peers,
+        "received_from_origin": f.from_origin,
+        "errors": f.errors,
     })
 }
 
@@ -883,12 +1012,6 @@ fn flag_under_pressure(site: &DemoSite) -> anyhow::Result<()> {
 
 /// Runs the benchmark and prints the figures.
 pub async fn run(mut args: Args) -> anyhow::Result<()> {
-    if args.browsers > 0 {
-        bail!(
-            "--browsers: headless Chromium visitors are not part of this benchmark yet; \
-             use native peers (--peers) — see docs/flash-crowd.md"
-        );
-    }
     if args.peers == 0 {
         bail!("--peers must be at least 1");
     }
@@ -948,13 +1071,18 @@ async fn run_scenarios(args: &Args) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let web_dir = if args.browsers > 0 {
+        Some(browser_crowd::preflight()?)
+    } else {
+        None
+    };
     let limit = Duration::from_secs(args.scenario_timeout.max(1));
     let mut results = Vec::new();
     for &s in &args.scenarios {
         eprintln!("bench: {} …", s.name());
         let f = match s {
             Scenario::OriginOnly => run_origin_only(&site, &paths, args, limit).await?,
-            _ => run_peers(s, &site, args, limit).await?,
+            _ => run_peers(s, &site, args, limit, web_dir.as_deref()).await?,
         };
         eprintln!(
             "bench: {}: {}/{} completed in {:.1} s",

@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::{Parser, Subcommand};
 use peerhost_core::time::UnixTime;
 
+pub mod browser_crowd;
 pub mod demo;
 pub mod flash_crowd;
 pub mod fsutil;

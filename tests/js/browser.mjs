@@ -96,6 +96,31 @@ const ops = {
       .map(([k, ms]) => `${ms.toFixed(1).padStart(8)} ms  ${k}`);
     return { totalMs: total, rows };
   },
+  // A crowd of fresh visitors at once (`peerhost bench flash-crowd
+  // --browsers N`): each in its own Chromium and profile lands on `first`,
+  // waits until peerhost runs and its Service Worker controls the page,
+  // browses to `then`, and reports when `doneExpr` holds there.
+  async crowd({ visitors: list, base, first, then, doneExpr, timeoutMs = 300000 }) {
+    const t0 = Date.now();
+    return await Promise.all(list.map(async ({ visitor: name, profile }) => {
+      try {
+        await ops.open({ visitor: name, profile });
+        const { page } = visitor(name);
+        await page.goto(base + first, { waitUntil: 'load', timeout: timeoutMs });
+        await page.waitForFunction(
+          'window.peerhost && peerhost.stats().version > 0 && navigator.serviceWorker.controller !== null',
+          null, { timeout: timeoutMs, polling: 100 });
+        const landedMs = Date.now() - t0;
+        await page.goto(base + then, { waitUntil: 'load', timeout: timeoutMs });
+        await page.waitForFunction(doneExpr, null, { timeout: timeoutMs, polling: 100 });
+        const doneMs = Date.now() - t0;
+        const stats = await page.evaluate('peerhost.stats()');
+        return { visitor: name, ok: true, landedMs, doneMs, stats };
+      } catch (e) {
+        return { visitor: name, ok: false, error: String(e && e.message || e) };
+      }
+    }));
+  },
   async logs({ visitor: name }) {
     return visitor(name).logs;
   },
