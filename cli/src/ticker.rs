@@ -627,6 +627,9 @@ async fn run_one(peers: usize, seeders: usize, updates: u32) -> anyhow::Result<R
             config.max_peers = 32;
             config.max_switch_delay = Duration::ZERO;
             config.scheduler.discovery_grace = Duration::ZERO;
+            // Its job is to be the one who asks the origin: no waiting for
+            // a neighbour to fetch a piece first (visitors do that).
+            config.scheduler.origin_wait_with_peers = Duration::ZERO;
             config.upload = peerhost_core::upload::UploadLimits::unlimited();
         }
         let mut client = Client::new(
