@@ -15,19 +15,22 @@ pub struct SeedArgs {
     pub sites: Vec<PathBuf>,
     /// Mirror the site whose signed manifest is at this URL: fetch every
     /// file (from peers or the origin), verify, keep it in --cache, seed it.
-    #[arg(long, value_name = "URL", requires = "cache")]
-    pub manifest_url: Option<String>,
+    /// Repeatable: each site mirrored in its own part of the cache.
+    #[arg(long = "manifest-url", value_name = "URL", requires = "cache")]
+    pub manifest_urls: Vec<String>,
     /// A trusted site key (43 characters, as in the script tag); repeatable.
     /// Required with --manifest-url. With --site, a directory whose manifest
     /// names another key is refused; without any, each directory is trusted
     /// under the key its manifest names.
     #[arg(long = "site-key", value_name = "KEY")]
     pub site_keys: Vec<SiteKey>,
-    /// Where the mirror keeps verified files: DIR/<version>/<path>.
+    /// Where the mirror keeps verified files: DIR/<version>/<path> for one
+    /// --manifest-url; with several, DIR/<host>_<port><path>/<version>/<path>,
+    /// one directory per manifest URL.
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
     /// Base URL the mirror fetches assets from [default: the manifest
-    /// URL's scheme://host:port].
+    /// URL's scheme://host:port]; only with a single --manifest-url.
     #[arg(long, value_name = "URL")]
     pub origin: Option<String>,
     /// The tracker's WebSocket URL (ws:// or wss://).

@@ -121,7 +121,7 @@ impl Seeder {
     pub async fn start(args: &SeedArgs) -> Result<Seeder, StartError> {
         install_crypto_provider();
         tracker::check_url(&args.tracker).map_err(StartError::Usage)?;
-        if args.sites.is_empty() && args.manifest_url.is_none() {
+        if args.sites.is_empty() && args.manifest_urls.is_empty() {
             return Err(StartError::Nothing);
         }
         if args.udp_addrs.is_empty() {
@@ -156,7 +156,7 @@ impl Seeder {
                 common.clone(),
             )?);
         }
-        if let Some(url) = &args.manifest_url {
+        if !args.manifest_urls.is_empty() {
             let Some(cache) = &args.cache else {
                 return Err(StartError::Usage("--manifest-url needs --cache DIR".into()));
             };
@@ -165,21 +165,40 @@ impl Seeder {
                     "--manifest-url needs --site-key KEY".into(),
                 ));
             }
-            let base = match &args.origin {
-                Some(o) => o.clone(),
-                None => origin::origin_of(url).map_err(StartError::Usage)?,
-            };
-            drivers.push(
-                driver::Driver::for_mirror(
-                    url,
-                    &base,
-                    &args.site_keys,
-                    cache,
-                    client_config(args, true),
-                    common.clone(),
-                )
-                .await?,
-            );
+            if args.manifest_urls.len() > 1 && args.origin.is_some() {
+                return Err(StartError::Usage(
+                    "--origin goes with a single --manifest-url (each site is fetched from its manifest's host)"
+                        .into(),
+                ));
+            }
+            let mut dirs = std::collections::BTreeSet::new();
+            for url in &args.manifest_urls {
+                let base = match &args.origin {
+                    Some(o) => o.clone(),
+                    None => origin::origin_of(url).map_err(StartError::Usage)?,
+                };
+                let dir = if args.manifest_urls.len() == 1 {
+                    cache.clone()
+                } else {
+                    cache.join(cache_name(url))
+                };
+                if !dirs.insert(dir.clone()) {
+                    return Err(StartError::Usage(format!(
+                        "--manifest-url {url} is given twice"
+                    )));
+                }
+                drivers.push(
+                    driver::Driver::for_mirror(
+                        url,
+                        &base,
+                        &args.site_keys,
+                        &dir,
+                        client_config(args, true),
+                        common.clone(),
+                    )
+                    .await?,
+                );
+            }
         }
         let mut keys = std::collections::BTreeSet::new();
         for d in &drivers {
@@ -232,6 +251,24 @@ impl Seeder {
             let _ = t.await;
         }
     }
+}
+
+/// The cache directory of one mirrored site when there are several: the
+/// manifest URL without its scheme, every character but letters, digits,
+/// `.` and `-` turned into `_` (stable across restarts, readable in `ls`).
+fn cache_name(manifest_url: &str) -> String {
+    let rest = manifest_url
+        .split_once("://")
+        .map_or(manifest_url, |(_, r)| r);
+    rest.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// The core's configuration for one site.
