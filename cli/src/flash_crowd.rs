@@ -580,7 +580,7 @@ async fn run_origin_only(
 fn peer_args(tracker: &str, manifest_url: &str, cache: &Path, connections: usize) -> SeedArgs {
     SeedArgs {
         sites: Vec::new(),
-        manifest_url: Some(manifest_url.to_owned()),
+        manifest_urls: vec![manifest_url.to_owned()],
         site_keys: vec![demo::demo_site_key()],
         cache: Some(cache.to_owned()),
         origin: None,
@@ -666,7 +666,7 @@ async fn run_peers(
         Scenario::OriginRefusing => {
             let seeder = Seeder::start(&SeedArgs {
                 sites: vec![site.dir().to_owned()],
-                manifest_url: None,
+                manifest_urls: Vec::new(),
                 cache: None,
                 ..peer_args(
                     &tracker.url,

@@ -34,7 +34,7 @@ fn browser_gets_assets_from_native_seeder_while_origin_refuses() {
         .expect("runtime");
     let args = SeedArgs {
         sites: vec![server.site_dir()],
-        manifest_url: None,
+        manifest_urls: Vec::new(),
         site_keys: vec![peerhost_cli::demo::demo_site_key()],
         cache: None,
         origin: None,
