@@ -186,11 +186,6 @@ pub struct OriginReasons {
 }
 
 impl OriginReasons {
-    /// Pieces in all.
-    pub fn total(&self) -> u64 {
-        self.peer_failed + self.holder_busy + self.no_holder + self.alone
-    }
-
     /// Adds `other`'s counts.
     pub fn add(&mut self, other: &OriginReasons) {
         self.peer_failed += other.peer_failed;
@@ -340,12 +335,12 @@ pub struct Scheduler {
     last_peer_progress: Instant,
     /// Whether any peer request was in flight after the last poll.
     peers_were_busy: bool,
-    /// This client's wait for a piece no neighbour holds: drawn once from
-    /// `origin_wait_with_peers` × [½, 1½), so that among neighbours who
-    /// want the same pieces at the same instant (a crowd, a pushed update)
-    /// one goes to the origin first and the others get it from it.
-    no_holder_wait: Duration,
-    jitter_drawn: bool,
+    /// This client's wait for a piece no neighbour holds: drawn at the
+    /// first poll from `origin_wait_with_peers` × [½, 1½), so that among
+    /// neighbours who want the same pieces at the same instant (a crowd, a
+    /// pushed update) one goes to the origin first and the others get it
+    /// from it.
+    no_holder_wait: Option<Duration>,
     /// Origin decisions may have changed.
     origin_dirty: bool,
     /// No later than when an idle piece's wait for a busy peer ends (may be
@@ -377,8 +372,7 @@ impl Scheduler {
             dirty_peers: Vec::new(),
             last_peer_progress: now,
             peers_were_busy: false,
-            no_holder_wait: Duration::ZERO,
-            jitter_drawn: false,
+            no_holder_wait: None,
             origin_dirty: true,
             wait_wake: None,
         }
@@ -708,10 +702,9 @@ impl Scheduler {
     pub fn poll(&mut self, now: Instant, map: &PieceMap, rng: &mut Rng) -> Vec<Action> {
         let mut actions = Vec::new();
         self.last_poll = now;
-        if !self.jitter_drawn {
-            self.jitter_drawn = true;
+        if self.no_holder_wait.is_none() {
             let w = self.cfg.origin_wait_with_peers.as_millis() as u64;
-            self.no_holder_wait = Duration::from_millis(w / 2 + rng.below(w.max(1)));
+            self.no_holder_wait = Some(Duration::from_millis(w / 2 + rng.below(w.max(1))));
         }
         self.expire(now, &mut actions);
         if self.grace_until.is_some_and(|t| now >= t) {
@@ -721,8 +714,7 @@ impl Scheduler {
         if self.wait_wake.is_some_and(|t| now >= t) {
             self.origin_dirty = true;
         }
-        let peers_busy = self.peers.iter().any(|p| !p.sent.is_empty());
-        if self.peers_were_busy && !peers_busy {
+        if self.peers_were_busy && !self.peers_busy() {
             self.origin_dirty = true;
         }
         let mut candidates = std::mem::take(&mut self.dirty_pieces);
@@ -770,8 +762,13 @@ impl Scheduler {
         if changed {
             self.endgame(now, rng, &mut actions);
         }
-        self.peers_were_busy = self.peers.iter().any(|p| !p.sent.is_empty());
+        self.peers_were_busy = self.peers_busy();
         actions
+    }
+
+    /// Whether any peer request is in flight.
+    fn peers_busy(&self) -> bool {
+        self.peers.iter().any(|p| !p.sent.is_empty())
     }
 
     /// Origin requests allowed in flight now.
@@ -789,7 +786,10 @@ impl Scheduler {
     /// one will.
     fn origin_candidates(&mut self, now: Instant) -> Vec<(PieceIndex, OriginReason)> {
         let in_grace = self.in_grace(now);
-        let peers_busy = self.peers.iter().any(|p| !p.sent.is_empty());
+        let peers_busy = self.peers_busy();
+        let no_holder_wait = self
+            .no_holder_wait
+            .unwrap_or(self.cfg.origin_wait_with_peers);
         let mut out = Vec::new();
         let mut wake: Option<Instant> = None;
         for piece in 0..self.done.len() {
@@ -811,11 +811,11 @@ impl Scheduler {
                 } else if peers_busy {
                     // Peers keep us busy: leave the origin to neighbours
                     // who have run out of things peers can give them.
-                    let t = (since + self.no_holder_wait)
+                    let t = (since + no_holder_wait)
                         .max(self.last_peer_progress + self.cfg.piece_deadline);
                     (t, OriginReason::NoHolder)
                 } else {
-                    (since + self.no_holder_wait, OriginReason::NoHolder)
+                    (since + no_holder_wait, OriginReason::NoHolder)
                 };
                 if now < t {
                     wake = Some(wake.map_or(t, |w| w.min(t)));
