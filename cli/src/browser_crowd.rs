@@ -10,10 +10,7 @@
 //! images then go through the worker to peers or the origin; it is done
 //! when every image on that page has rendered.
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -54,7 +51,7 @@ pub fn preflight() -> anyhow::Result<PathBuf> {
     let root = repo_root();
     if !root.join("node_modules/playwright-core").exists() {
         bail!(
-            "--browsers needs playwright-core: run `npm ci` in {} (cargo xtask test does)",
+            "--browsers needs playwright-core: run `npm ci` in {}",
             root.display()
         );
     }
@@ -95,23 +92,13 @@ fn run(base: &str, n: usize, limit: Duration) -> anyhow::Result<Vec<BrowserOutco
         })
         .collect::<Result<Vec<_>, _>>()
         .context("cannot create browser profiles")?;
-    let mut child = Command::new("node")
-        .arg(root.join("tests/js/browser.mjs"))
-        // Its own process group: no Chromium outlives the benchmark.
-        .process_group(0)
-        .current_dir(&root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("cannot start node (the browser driver)")?;
+    let mut driver = crate::browser_driver::Driver::launch(&root).map_err(anyhow::Error::msg)?;
     let visitors: Vec<Value> = profiles
         .iter()
         .enumerate()
         .map(|(i, p)| json!({"visitor": format!("browser-{i}"), "profile": p.path()}))
         .collect();
     let cmd = json!({
-        "id": 1,
         "op": "crowd",
         "visitors": visitors,
         "base": base,
@@ -120,41 +107,13 @@ fn run(base: &str, n: usize, limit: Duration) -> anyhow::Result<Vec<BrowserOutco
         "doneExpr": DONE,
         "timeoutMs": limit.as_millis() as u64,
     });
-    let mut stdin = child.stdin.take().context("driver stdin")?;
-    writeln!(stdin, "{cmd}").context("the browser driver went away")?;
-    let stdout = child.stdout.take().context("driver stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if v["id"] == json!(1) {
-                let _ = tx.send(v);
-                return;
-            }
-        }
-    });
     // The driver's own timeouts end every visit by `limit`; a little more
     // for Chromium to start and close.
-    let reply = rx.recv_timeout(limit + Duration::from_secs(60));
-    drop(stdin);
-    let stopped = std::time::Instant::now();
-    while child.try_wait().ok().flatten().is_none() && stopped.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    if child.try_wait().ok().flatten().is_none() {
-        // The whole group: node and its Chromium processes.
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", child.id())])
-            .status();
-        let _ = child.wait();
-    }
-    let reply = reply.context("the browser driver did not answer in time")?;
-    if reply["ok"] != json!(true) {
-        bail!("the browser driver failed: {}", reply["error"]);
-    }
-    let results = reply["result"].as_array().cloned().unwrap_or_default();
+    let reply = driver
+        .cmd(cmd, limit + Duration::from_secs(60))
+        .map_err(|e| anyhow::anyhow!("the browser driver failed: {e}"))?;
+    drop(driver);
+    let results = reply.as_array().cloned().unwrap_or_default();
     Ok(results.iter().map(outcome).collect())
 }
 

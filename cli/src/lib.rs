@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 use peerhost_core::time::UnixTime;
 
 pub mod browser_crowd;
+pub mod browser_driver;
 pub mod demo;
 pub mod flash_crowd;
 pub mod fsutil;

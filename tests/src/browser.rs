@@ -5,12 +5,10 @@
 //! `cargo xtask test` sets up (`PEERHOST_NETNS=1`): there every ICE
 //! candidate is 127.0.0.1 and nothing can leave the machine.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
+
+use peerhost_cli::browser_driver::Driver;
 
 use serde_json::{Value, json};
 
@@ -35,10 +33,7 @@ pub fn repo_root() -> PathBuf {
 
 /// One node process driving any number of Chromium visitors.
 pub struct Browser {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    replies: Receiver<String>,
-    next_id: u64,
+    driver: Driver,
     profiles: Vec<tempfile::TempDir>,
     profile_of: std::collections::HashMap<String, String>,
 }
@@ -47,69 +42,16 @@ impl Browser {
     /// Starts the driver. Panics with a clear message if node or the npm
     /// packages are missing (run `cargo xtask test`, which installs them).
     pub fn launch() -> Browser {
-        let root = repo_root();
-        assert!(
-            root.join("node_modules/playwright-core").exists(),
-            "node_modules/playwright-core is missing: run `npm ci` (cargo xtask test does)"
-        );
-        let mut child = Command::new("node")
-            .arg(root.join("tests/js/browser.mjs"))
-            // Its own process group, so no Chromium outlives the test.
-            .process_group(0)
-            .current_dir(&root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node runs");
-        let stdin = child.stdin.take().expect("piped");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, replies) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
         Browser {
-            child,
-            stdin: Some(stdin),
-            replies,
-            next_id: 0,
+            driver: Driver::launch(&repo_root()).unwrap_or_else(|e| panic!("{e}")),
             profiles: Vec::new(),
             profile_of: std::collections::HashMap::new(),
         }
     }
 
     /// Sends one command and waits (bounded) for its reply.
-    pub fn cmd(&mut self, mut cmd: Value) -> Result<Value, String> {
-        self.next_id += 1;
-        let id = self.next_id;
-        cmd["id"] = json!(id);
-        let stdin = self.stdin.as_mut().ok_or("driver closed")?;
-        writeln!(stdin, "{cmd}").map_err(|e| format!("driver gone: {e}"))?;
-        loop {
-            let line = self
-                .replies
-                .recv_timeout(Duration::from_secs(120))
-                .map_err(|_| format!("no reply to {cmd} within 120 s"))?;
-            let Ok(reply) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if reply["id"] != json!(id) {
-                continue;
-            }
-            return if reply["ok"] == json!(true) {
-                Ok(reply["result"].clone())
-            } else {
-                Err(reply["error"]
-                    .as_str()
-                    .unwrap_or("unknown error")
-                    .to_owned())
-            };
-        }
+    pub fn cmd(&mut self, cmd: Value) -> Result<Value, String> {
+        self.driver.cmd(cmd, Duration::from_secs(120))
     }
 
     fn must(&mut self, cmd: Value) -> Value {
@@ -231,24 +173,5 @@ impl Browser {
     /// Closes a visitor's browser.
     pub fn close(&mut self, visitor: &str) {
         let _ = self.cmd(json!({"op": "close", "visitor": visitor}));
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // End of input lets the driver close every browser; then make sure.
-        drop(self.stdin.take());
-        for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.wait();
     }
 }
