@@ -303,9 +303,11 @@ struct Want {
 
 /// Piece selection and deadlines for one manifest version.
 #[derive(Debug, Clone)]
-pub struct Scheduler {
+pub(crate) struct Scheduler {
     cfg: SchedulerConfig,
-    done: Bitfield,
+    /// Pieces in the manifest version. What we hold is the piece store's to
+    /// know: the client never asks for a piece it holds.
+    piece_count: u32,
     /// Connected peers holding each piece.
     avail: Vec<u16>,
     /// Wanted, not yet verified pieces.
@@ -350,12 +352,19 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// A scheduler for `piece_count` pieces, started at `now`.
-    pub fn new(cfg: SchedulerConfig, piece_count: u32, now: Instant) -> Scheduler {
+    /// Origin request ids start at `first_request` and count up, so ids
+    /// stay unique across the versions (and schedulers) of one client.
+    pub fn new(
+        cfg: SchedulerConfig,
+        piece_count: u32,
+        now: Instant,
+        first_request: RequestId,
+    ) -> Scheduler {
         let grace_until = Some(now + cfg.discovery_grace);
         let n = piece_count as usize;
         Scheduler {
             cfg,
-            done: Bitfield::new(piece_count),
+            piece_count,
             avail: vec![0; n],
             wanted: vec![None; n],
             wanted_count: 0,
@@ -366,7 +375,7 @@ impl Scheduler {
             peers: Vec::new(),
             grace_until,
             grace_start: now,
-            next_request: 0,
+            next_request: first_request.0,
             last_poll: now,
             dirty_pieces: Vec::new(),
             dirty_peers: Vec::new(),
@@ -376,11 +385,6 @@ impl Scheduler {
             origin_dirty: true,
             wait_wake: None,
         }
-    }
-
-    /// The pieces already verified.
-    pub fn done(&self) -> &Bitfield {
-        &self.done
     }
 
     /// Starts the discovery grace again from `now` (the tracker connection
@@ -460,9 +464,10 @@ impl Scheduler {
         Some(&mut self.peers[i])
     }
 
-    /// The page wants `piece`; lower `priority` values go first.
+    /// The page wants `piece`, which we do not hold; lower `priority`
+    /// values go first.
     pub fn want(&mut self, piece: PieceIndex, priority: u64, now: Instant) {
-        if self.done.has(piece) || piece >= self.done.len() {
+        if piece >= self.piece_count {
             return;
         }
         match &mut self.wanted[piece as usize] {
@@ -501,7 +506,7 @@ impl Scheduler {
     /// A peer on our version joined with the pieces it holds.
     pub fn peer_joined(&mut self, conn: ConnId, have: Bitfield) {
         self.peer_left(conn);
-        for i in 0..have.len().min(self.done.len()) {
+        for i in 0..have.len().min(self.piece_count) {
             if have.has(i) {
                 self.avail[i as usize] = self.avail[i as usize].saturating_add(1);
             }
@@ -514,7 +519,7 @@ impl Scheduler {
                 have,
                 strikes: 0,
                 window: self.cfg.initial_window.max(1),
-                refused: Bitfield::new(self.done.len()),
+                refused: Bitfield::new(self.piece_count),
                 sent: VecDeque::new(),
                 last_delivery: Instant::ZERO,
             },
@@ -542,6 +547,11 @@ impl Scheduler {
         }
     }
 
+    /// What a peer on our version holds, as it told us.
+    pub fn peer_have(&self, conn: ConnId) -> Option<&Bitfield> {
+        self.slot(conn).map(|p| &p.have)
+    }
+
     /// Whether any peer on our version is connected.
     pub fn has_peers(&self) -> bool {
         !self.peers.is_empty()
@@ -561,7 +571,7 @@ impl Scheduler {
             return;
         };
         let p = self.peers.remove(at);
-        for i in 0..p.have.len().min(self.done.len()) {
+        for i in 0..p.have.len().min(self.piece_count) {
             if p.have.has(i) {
                 self.avail[i as usize] = self.avail[i as usize].saturating_sub(1);
             }
@@ -619,7 +629,7 @@ impl Scheduler {
         from: Option<ConnId>,
         now: Instant,
     ) -> Vec<ConnId> {
-        if piece >= self.done.len() {
+        if piece >= self.piece_count {
             return Vec::new();
         }
         if let Some(conn) = from {
@@ -646,7 +656,6 @@ impl Scheduler {
             }
             self.last_peer_progress = self.last_peer_progress.max(now);
         }
-        self.done.set(piece);
         let i = piece as usize;
         if self.wanted[i].take().is_some() {
             self.wanted_count -= 1;
@@ -732,7 +741,8 @@ impl Scheduler {
             if let Some(p) = self.slot(*conn)
                 && p.has_room(pipeline)
             {
-                candidates.extend((0..self.done.len()).filter(|&i| self.is_idle(i) && p.offers(i)));
+                candidates
+                    .extend((0..self.piece_count).filter(|&i| self.is_idle(i) && p.offers(i)));
             }
         }
         // Rule 1: page order, then rarest, then index.
@@ -792,7 +802,7 @@ impl Scheduler {
             .unwrap_or(self.cfg.origin_wait_with_peers);
         let mut out = Vec::new();
         let mut wake: Option<Instant> = None;
-        for piece in 0..self.done.len() {
+        for piece in 0..self.piece_count {
             if !self.is_idle(piece) {
                 continue;
             }
@@ -974,7 +984,7 @@ impl Scheduler {
     }
 
     fn endgame(&mut self, now: Instant, rng: &mut Rng, actions: &mut Vec<Action>) {
-        let n = self.done.len();
+        let n = self.piece_count;
         if (0..n).any(|p| self.is_idle(p)) {
             return;
         }

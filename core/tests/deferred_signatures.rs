@@ -4,13 +4,13 @@
 //! answer, a `false` answer refuses the manifest, and a peer that sent a
 //! forged manifest is banned as with inline checks.
 
+use bytes::Bytes;
 use peerhost_core::client::{
-    Client, ClientConfig, Event, ManifestSource, ManifestStatus, Misbehaviour, Output,
-    SignatureJob, WantError,
+    AssetError, Client, ClientConfig, Event, Input, ManifestSource, Misbehaviour, Output,
+    SignatureJob, Ticket,
 };
 use peerhost_core::manifest::{
-    Accepted, Asset, Manifest, ManifestError, SIGNATURE_LEN, SignedManifest, SiteSecret,
-    verify_signature,
+    Asset, Manifest, ManifestError, SIGNATURE_LEN, SignedManifest, SiteSecret, verify_signature,
 };
 use peerhost_core::scheduler::ConnId;
 use peerhost_core::signal::{OfferId, PeerId, RelayedOffer, Sdp, ServerMessage, swarm_id};
@@ -100,15 +100,47 @@ fn refused(outputs: &[Output]) -> Vec<ManifestError> {
         .collect()
 }
 
-/// Hands `signed` to a deferred client; returns the job and the outputs.
+/// Hands `signed` to a deferred client (its wall clock at `wall`);
+/// returns the job and the outputs.
+fn offer_at(c: &mut Client, signed: &SignedManifest, wall: u64) -> (SignatureJob, Vec<Output>) {
+    c.handle_input(
+        Instant(1),
+        Input::Manifest {
+            manifest: signed.clone(),
+            source: ManifestSource::Origin,
+            wall: UnixTime(wall),
+        },
+    );
+    let out = drain(c);
+    assert!(
+        refused(&out).is_empty(),
+        "not refused before the signature check"
+    );
+    let (job, _) = request(&out);
+    (job, out)
+}
+
 fn offer(c: &mut Client, signed: &SignedManifest) -> (SignatureJob, Vec<Output>) {
-    let status = c
-        .handle_manifest(Instant(1), UnixTime(WALL), signed, ManifestSource::Origin)
-        .expect("not refused before the signature check");
-    let ManifestStatus::AwaitingSignature(job) = status else {
-        panic!("deferred, got {status:?}");
-    };
-    (job, drain(c))
+    offer_at(c, signed, WALL)
+}
+
+/// Answers signature check `job`; returns the verdict the events tell
+/// (`Some(Ok(version))` accepted, `Some(Err(_))` refused, `None` neither:
+/// an unknown job) and every output.
+fn answer(
+    c: &mut Client,
+    now: Instant,
+    job: SignatureJob,
+    valid: bool,
+) -> (Option<Result<u64, ManifestError>>, Vec<Output>) {
+    c.handle_input(now, Input::SignatureChecked { job, valid });
+    let out = drain(c);
+    let verdict = out.iter().find_map(|o| match o {
+        Output::Event(Event::ManifestAccepted { version, .. }) => Some(Ok(*version)),
+        Output::Event(Event::ManifestRefused { error, .. }) => Some(Err(error.clone())),
+        _ => None,
+    });
+    (verdict, out)
 }
 
 #[test]
@@ -136,23 +168,51 @@ fn nothing_is_accepted_before_the_answer_and_true_accepts() {
     assert!(!accepted(&out));
     assert!(c.manifest().is_none());
     assert_eq!(c.version_floor(), 0);
-    assert_eq!(
-        c.want(Instant(2), "/a.txt"),
-        Err(WantError::NoManifest),
+    c.handle_input(
+        Instant(2),
+        Input::Want {
+            ticket: Ticket(0),
+            path: "/a.txt".into(),
+        },
+    );
+    assert!(
+        drain(&mut c).iter().any(|o| matches!(
+            o,
+            Output::Failed {
+                error: AssetError::NoManifest,
+                ..
+            }
+        )),
         "no asset before the verdict"
     );
-    assert_eq!(c.add_asset(Instant(2), "/a.txt", &[1; 20_000]), 0);
+    c.handle_input(
+        Instant(2),
+        Input::AssetHeld {
+            path: "/a.txt".into(),
+            bytes: Bytes::copy_from_slice(&[1; 20_000]),
+        },
+    );
+    assert_eq!(c.asset_progress("/a.txt"), None);
     let (_, valid) = request(&out);
     assert!(valid);
-    assert_eq!(
-        c.handle_signature(Instant(3), job, true),
-        Some(Ok(Accepted::Newer { previous: None }))
-    );
-    assert!(accepted(&drain(&mut c)));
+    let (verdict, out) = answer(&mut c, Instant(3), job, true);
+    assert_eq!(verdict, Some(Ok(1)));
+    assert!(accepted(&out));
     assert_eq!(c.manifest().map(|m| m.version()), Some(1));
-    assert!(c.want(Instant(4), "/a.txt").is_ok());
+    c.handle_input(
+        Instant(4),
+        Input::Want {
+            ticket: Ticket(1),
+            path: "/a.txt".into(),
+        },
+    );
+    assert!(
+        !drain(&mut c)
+            .iter()
+            .any(|o| matches!(o, Output::Failed { .. }))
+    );
     // A second answer to the same job is ignored.
-    assert_eq!(c.handle_signature(Instant(5), job, false), None);
+    assert_eq!(answer(&mut c, Instant(5), job, false).0, None);
     assert_eq!(c.manifest().map(|m| m.version()), Some(1));
 }
 
@@ -162,11 +222,9 @@ fn a_bad_signature_is_refused_through_the_seam() {
     let (job, out) = offer(&mut c, &forge(&sign(1)));
     let (_, valid) = request(&out);
     assert!(!valid, "the forged signature does not verify");
-    assert_eq!(
-        c.handle_signature(Instant(2), job, valid),
-        Some(Err(ManifestError::BadSignature))
-    );
-    assert_eq!(refused(&drain(&mut c)), vec![ManifestError::BadSignature]);
+    let (verdict, out) = answer(&mut c, Instant(2), job, valid);
+    assert_eq!(verdict, Some(Err(ManifestError::BadSignature)));
+    assert_eq!(refused(&out), vec![ManifestError::BadSignature]);
     assert!(c.manifest().is_none());
     assert_eq!(c.version_floor(), 0);
 }
@@ -176,16 +234,13 @@ fn a_false_answer_refuses_even_a_genuine_manifest() {
     let mut c = client(0);
     let (job, _) = offer(&mut c, &sign(1));
     assert_eq!(
-        c.handle_signature(Instant(2), job, false),
+        answer(&mut c, Instant(2), job, false).0,
         Some(Err(ManifestError::BadSignature))
     );
     assert!(c.manifest().is_none());
     // The same manifest offered again is checked again, and then accepted.
     let (job, _) = offer(&mut c, &sign(1));
-    assert!(matches!(
-        c.handle_signature(Instant(3), job, true),
-        Some(Ok(Accepted::Newer { .. }))
-    ));
+    assert_eq!(answer(&mut c, Instant(3), job, true).0, Some(Ok(1)));
 }
 
 #[test]
@@ -194,7 +249,7 @@ fn every_other_check_still_runs_after_a_true_answer() {
     let mut c = client(5);
     let (job, _) = offer(&mut c, &sign(4));
     assert_eq!(
-        c.handle_signature(Instant(2), job, true),
+        answer(&mut c, Instant(2), job, true).0,
         Some(Err(ManifestError::Rollback {
             offered: 4,
             current: 5
@@ -205,35 +260,25 @@ fn every_other_check_still_runs_after_a_true_answer() {
     // Rollback below the current version, and equivocation at it.
     let mut c = client(0);
     let (job, _) = offer(&mut c, &sign(2));
-    c.handle_signature(Instant(2), job, true).unwrap().unwrap();
+    assert_eq!(answer(&mut c, Instant(2), job, true).0, Some(Ok(2)));
     let (job, _) = offer(&mut c, &sign(1));
     assert!(matches!(
-        c.handle_signature(Instant(3), job, true),
+        answer(&mut c, Instant(3), job, true).0,
         Some(Err(ManifestError::Rollback { .. }))
     ));
     let other = manifest(2, 7).sign(&secret()).unwrap();
     let (job, _) = offer(&mut c, &other);
     assert_eq!(
-        c.handle_signature(Instant(4), job, true),
+        answer(&mut c, Instant(4), job, true).0,
         Some(Err(ManifestError::Equivocation { version: 2 }))
     );
     assert_eq!(c.manifest().unwrap().digest(), sign(2).digest());
 
     // Expired at the wall clock it arrived with.
     let mut c = client(0);
-    let status = c
-        .handle_manifest(
-            Instant(1),
-            UnixTime(WALL + 3600),
-            &sign(1),
-            ManifestSource::Origin,
-        )
-        .unwrap();
-    let ManifestStatus::AwaitingSignature(job) = status else {
-        panic!("deferred");
-    };
+    let (job, _) = offer_at(&mut c, &sign(1), WALL + 3600);
     assert!(matches!(
-        c.handle_signature(Instant(2), job, true),
+        answer(&mut c, Instant(2), job, true).0,
         Some(Err(ManifestError::Expired { .. }))
     ));
     assert!(c.manifest().is_none());
@@ -249,11 +294,19 @@ fn another_sites_manifest_is_refused_without_asking() {
     }
     .sign(&stranger)
     .unwrap();
-    assert!(matches!(
-        c.handle_manifest(Instant(1), UnixTime(WALL), &theirs, ManifestSource::Origin),
-        Err(ManifestError::WrongSiteKey { .. })
-    ));
+    c.handle_input(
+        Instant(1),
+        Input::Manifest {
+            manifest: theirs,
+            source: ManifestSource::Origin,
+            wall: UnixTime(WALL),
+        },
+    );
     let out = drain(&mut c);
+    assert!(matches!(
+        refused(&out)[..],
+        [ManifestError::WrongSiteKey { .. }]
+    ));
     assert!(
         !out.iter()
             .any(|o| matches!(o, Output::VerifySignature { .. }))
@@ -265,16 +318,16 @@ fn another_sites_manifest_is_refused_without_asking() {
 fn with_peer() -> (Client, ConnId) {
     let mut c = client(0);
     let (job, _) = offer(&mut c, &sign(1));
-    c.handle_signature(Instant(1), job, true).unwrap().unwrap();
-    c.handle_tracker_connected(Instant(1));
-    c.handle_tracker(
+    assert_eq!(answer(&mut c, Instant(1), job, true).0, Some(Ok(1)));
+    c.handle_input(Instant(1), Input::TrackerConnected);
+    c.handle_input(
         Instant(2),
-        ServerMessage::Offer(RelayedOffer {
+        Input::Tracker(ServerMessage::Offer(RelayedOffer {
             info_hash: swarm_id(&secret().site_key(), 1),
             peer_id: PeerId(*b"-PH0001-remotepeer01"),
             offer_id: OfferId(*b"offer-id-0000000001x"),
             offer: Sdp::offer("x"),
-        }),
+        })),
     );
     let conn = drain(&mut c)
         .into_iter()
@@ -283,8 +336,14 @@ fn with_peer() -> (Client, ConnId) {
             _ => None,
         })
         .expect("accepted the offer");
-    c.handle_local_sdp(Instant(3), conn, Sdp::answer("y"));
-    c.handle_peer_open(Instant(4), conn);
+    c.handle_input(
+        Instant(3),
+        Input::LocalSdp {
+            conn,
+            sdp: Sdp::answer("y"),
+        },
+    );
+    c.handle_input(Instant(4), Input::PeerOpen { conn });
     let pieces = sign(1).manifest().total_pieces();
     let hs = Frame::Handshake {
         site_key: *secret().site_key().as_bytes(),
@@ -292,7 +351,13 @@ fn with_peer() -> (Client, ConnId) {
         piece_count: pieces,
         have: vec![0; pieces.div_ceil(8) as usize],
     };
-    c.handle_peer_frame(Instant(5), conn, &hs.encode());
+    c.handle_input(
+        Instant(5),
+        Input::PeerData {
+            conn,
+            data: Bytes::copy_from_slice(&hs.encode()),
+        },
+    );
     drain(&mut c);
     assert_eq!(c.active_peers(), 1);
     (c, conn)
@@ -301,7 +366,13 @@ fn with_peer() -> (Client, ConnId) {
 fn send_manifest(c: &mut Client, conn: ConnId, signed: &SignedManifest) -> Vec<Output> {
     let version = signed.manifest().version;
     for f in manifest_offer_frames(version, &signed.to_bytes()) {
-        c.handle_peer_frame(Instant(6), conn, &f.encode());
+        c.handle_input(
+            Instant(6),
+            Input::PeerData {
+                conn,
+                data: Bytes::copy_from_slice(&f.encode()),
+            },
+        );
     }
     drain(c)
 }
@@ -319,11 +390,8 @@ fn a_peer_offering_a_forged_manifest_is_banned_on_the_answer() {
             .iter()
             .any(|o| matches!(o, Output::VerifySignature { .. }))
     );
-    assert_eq!(
-        c.handle_signature(Instant(7), job, valid),
-        Some(Err(ManifestError::BadSignature))
-    );
-    let out = drain(&mut c);
+    let (verdict, out) = answer(&mut c, Instant(7), job, valid);
+    assert_eq!(verdict, Some(Err(ManifestError::BadSignature)));
     assert!(out.iter().any(|o| matches!(
         o,
         Output::Event(Event::PeerBanned {
@@ -346,10 +414,7 @@ fn a_peers_genuine_manifest_is_taken_on_a_true_answer() {
     let (job, valid) = request(&out);
     assert!(valid);
     assert_eq!(c.manifest().unwrap().version(), 1, "not before the answer");
-    assert!(matches!(
-        c.handle_signature(Instant(7), job, valid),
-        Some(Ok(Accepted::Newer { previous: Some(1) }))
-    ));
+    assert_eq!(answer(&mut c, Instant(7), job, valid).0, Some(Ok(2)));
     assert_eq!(c.manifest().unwrap().version(), 2);
     assert_eq!(c.stats().peers_banned, 0);
 }
@@ -362,14 +427,11 @@ fn a_newer_tracker_push_replaces_the_one_being_checked() {
         version: m.manifest().version,
         manifest: m.to_bytes(),
     };
-    c.handle_tracker(Instant(6), push(&sign(2)));
+    c.handle_input(Instant(6), Input::Tracker(push(&sign(2))));
     let (old, _) = request(&drain(&mut c));
-    c.handle_tracker(Instant(7), push(&sign(3)));
+    c.handle_input(Instant(7), Input::Tracker(push(&sign(3))));
     let (new, valid) = request(&drain(&mut c));
-    assert_eq!(c.handle_signature(Instant(8), old, true), None, "replaced");
-    assert!(matches!(
-        c.handle_signature(Instant(8), new, valid),
-        Some(Ok(Accepted::Newer { previous: Some(1) }))
-    ));
+    assert_eq!(answer(&mut c, Instant(8), old, true).0, None, "replaced");
+    assert_eq!(answer(&mut c, Instant(8), new, valid).0, Some(Ok(3)));
     assert_eq!(c.manifest().unwrap().version(), 3);
 }

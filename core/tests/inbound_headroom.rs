@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use peerhost_core::client::{Client, ClientConfig, ManifestSource, Output};
+use peerhost_core::client::{Client, ClientConfig, Input, ManifestSource, Output};
 use peerhost_core::manifest::{Asset, Manifest, SiteSecret};
 use peerhost_core::signal::{OfferId, PeerId, RelayedOffer, Sdp, ServerMessage, swarm_id};
 use peerhost_core::time::{Instant, UnixTime};
@@ -37,20 +37,27 @@ fn accepted(max_peers: usize, inbound_headroom: usize, offers: u8) -> usize {
         ..ClientConfig::default()
     };
     let mut c = Client::new(config, secret.site_key(), 0, 1, Instant(0));
-    c.handle_manifest(Instant(0), UnixTime(WALL), &signed, ManifestSource::Origin)
-        .unwrap();
-    c.handle_tracker_connected(Instant(0));
+    c.handle_input(
+        Instant(0),
+        Input::Manifest {
+            manifest: signed,
+            source: ManifestSource::Origin,
+            wall: UnixTime(WALL),
+        },
+    );
+    assert!(c.manifest().is_some());
+    c.handle_input(Instant(0), Input::TrackerConnected);
     while c.poll_output().is_some() {}
     let now = Instant(0) + Duration::from_millis(10);
     for i in 0..offers {
-        c.handle_tracker(
+        c.handle_input(
             now,
-            ServerMessage::Offer(RelayedOffer {
+            Input::Tracker(ServerMessage::Offer(RelayedOffer {
                 info_hash: swarm_id(&secret.site_key(), 1),
                 peer_id: PeerId([100 + i; 20]),
                 offer_id: OfferId([i; 20]),
                 offer: Sdp::offer(format!("offer {i}")),
-            }),
+            })),
         );
     }
     std::iter::from_fn(|| c.poll_output())

@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use peerhost_core::client::{Client, ClientConfig, ManifestSource, OriginError, Output, Ticket};
+use bytes::Bytes;
+use peerhost_core::client::{
+    Client, ClientConfig, Event, Input, ManifestSource, OriginError, Output, Ticket,
+};
 use peerhost_core::manifest::{Asset, Manifest, SignedManifest, SiteSecret};
 use peerhost_core::scheduler::RequestId;
 use peerhost_core::time::{Instant, UnixTime};
@@ -43,20 +46,42 @@ fn v2() -> Vec<(&'static str, Vec<u8>)> {
 /// A visitor with version 1 and no tracker (so no wait for peers).
 fn client(config: ClientConfig) -> Client {
     let mut c = Client::new(config, secret().site_key(), 0, 1, Instant(0));
-    c.handle_manifest(
+    c.handle_input(
         Instant(0),
-        UnixTime(WALL),
-        &sign(&v1(), 1),
-        ManifestSource::Origin,
-    )
-    .unwrap();
-    c.handle_tracker_closed(Instant(0));
+        Input::Manifest {
+            manifest: sign(&v1(), 1),
+            source: ManifestSource::Origin,
+            wall: UnixTime(WALL),
+        },
+    );
+    c.handle_input(Instant(0), Input::TrackerClosed);
     drain(&mut c);
     c
 }
 
 fn drain(c: &mut Client) -> Vec<Output> {
     std::iter::from_fn(|| c.poll_output()).collect()
+}
+
+/// Whether the outputs report a refused manifest.
+fn refused(out: &[Output]) -> bool {
+    out.iter()
+        .any(|o| matches!(o, Output::Event(Event::ManifestRefused { .. })))
+}
+
+/// The page of `c` asks for `path`; tickets count up per test process, so
+/// they are unique per client and in the order asked.
+fn want(c: &mut Client, now: Instant, path: &str) -> Ticket {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let ticket = Ticket(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    c.handle_input(
+        now,
+        Input::Want {
+            ticket,
+            path: path.into(),
+        },
+    );
+    ticket
 }
 
 fn origin_fetches(out: &[Output]) -> Vec<(RequestId, String)> {
@@ -71,8 +96,8 @@ fn origin_fetches(out: &[Output]) -> Vec<(RequestId, String)> {
 /// Opens a load of /a.txt and /b.txt and lets /a.txt arrive from the
 /// origin; returns the open ticket and origin request of /b.txt.
 fn half_loaded(c: &mut Client) -> (Ticket, RequestId) {
-    let ta = c.want(Instant(10), "/a.txt").unwrap();
-    let tb = c.want(Instant(10), "/b.txt").unwrap();
+    let ta = want(c, Instant(10), "/a.txt");
+    let tb = want(c, Instant(10), "/b.txt");
     let fetch = origin_fetches(&drain(c));
     assert_eq!(fetch.len(), 2, "{fetch:?}");
     let (a, b) = if fetch[0].1 == "/a.txt" {
@@ -80,7 +105,13 @@ fn half_loaded(c: &mut Client) -> (Ticket, RequestId) {
     } else {
         (fetch[1].0, fetch[0].0)
     };
-    c.handle_origin(Instant(15), a, Ok(vec![1; 20_000]));
+    c.handle_input(
+        Instant(15),
+        Input::Origin {
+            request: a,
+            result: Ok(Bytes::from(vec![1; 20_000])),
+        },
+    );
     assert_eq!(delivered(&drain(c), ta), Some(vec![1; 20_000]));
     (tb, b)
 }
@@ -99,13 +130,14 @@ fn a_load_in_progress_finishes_on_its_version_then_switches() {
     let mut c = client(ClientConfig::default());
     let (t, request) = half_loaded(&mut c);
     // Version 2 arrives while /b.txt of version 1 is on its way.
-    c.handle_manifest(
+    c.handle_input(
         Instant(20),
-        UnixTime(WALL),
-        &sign(&v2(), 2),
-        ManifestSource::Tracker,
-    )
-    .unwrap();
+        Input::Manifest {
+            manifest: sign(&v2(), 2),
+            source: ManifestSource::Tracker,
+            wall: UnixTime(WALL),
+        },
+    );
     drain(&mut c);
     assert_eq!(
         c.manifest().unwrap().version(),
@@ -117,7 +149,13 @@ fn a_load_in_progress_finishes_on_its_version_then_switches() {
         2,
         "but nothing older than 2 is taken again"
     );
-    c.handle_origin(Instant(30), request, Ok(vec![2; 5_000]));
+    c.handle_input(
+        Instant(30),
+        Input::Origin {
+            request,
+            result: Ok(Bytes::from(vec![2; 5_000])),
+        },
+    );
     let out = drain(&mut c);
     assert_eq!(delivered(&out, t), Some(vec![2; 5_000]), "version 1 bytes");
     assert_eq!(
@@ -126,30 +164,49 @@ fn a_load_in_progress_finishes_on_its_version_then_switches() {
         "switched once the load was done"
     );
     // /a.txt did not change: kept. /b.txt of version 2 is fetched anew.
-    let ta = c.want(Instant(40), "/a.txt").unwrap();
+    let ta = want(&mut c, Instant(40), "/a.txt");
     assert_eq!(delivered(&drain(&mut c), ta), Some(vec![1; 20_000]));
-    let t = c.want(Instant(40), "/b.txt").unwrap();
+    let t = want(&mut c, Instant(40), "/b.txt");
     let fetch = origin_fetches(&drain(&mut c));
-    c.handle_origin(Instant(50), fetch[0].0, Ok(vec![9; 5_000]));
+    c.handle_input(
+        Instant(50),
+        Input::Origin {
+            request: fetch[0].0,
+            result: Ok(Bytes::from(vec![9; 5_000])),
+        },
+    );
     assert_eq!(delivered(&drain(&mut c), t), Some(vec![9; 5_000]));
 }
 
 #[test]
 fn unchanged_pieces_are_reused_across_a_switch() {
     let mut c = client(ClientConfig::default());
-    c.add_asset(Instant(5), "/a.txt", &[1; 20_000]);
-    c.add_asset(Instant(5), "/b.txt", &[2; 5_000]);
+    c.handle_input(
+        Instant(5),
+        Input::AssetHeld {
+            path: "/a.txt".into(),
+            bytes: Bytes::copy_from_slice(&[1; 20_000]),
+        },
+    );
+    c.handle_input(
+        Instant(5),
+        Input::AssetHeld {
+            path: "/b.txt".into(),
+            bytes: Bytes::copy_from_slice(&[2; 5_000]),
+        },
+    );
     drain(&mut c);
-    c.handle_manifest(
+    c.handle_input(
         Instant(20),
-        UnixTime(WALL),
-        &sign(&v2(), 2),
-        ManifestSource::Peer(peerhost_core::scheduler::ConnId(0)),
-    )
-    .unwrap();
+        Input::Manifest {
+            manifest: sign(&v2(), 2),
+            source: ManifestSource::Peer(peerhost_core::scheduler::ConnId(0)),
+            wall: UnixTime(WALL),
+        },
+    );
     drain(&mut c);
     assert_eq!(c.manifest().unwrap().version(), 2, "no load open: at once");
-    let t = c.want(Instant(30), "/a.txt").unwrap();
+    let t = want(&mut c, Instant(30), "/a.txt");
     let out = drain(&mut c);
     assert!(origin_fetches(&out).is_empty(), "{out:?}");
     assert_eq!(delivered(&out, t), Some(vec![1; 20_000]));
@@ -163,25 +220,38 @@ fn unchanged_pieces_are_reused_across_a_switch() {
 fn a_load_that_takes_too_long_moves_to_the_new_version() {
     let mut c = client(ClientConfig::default());
     let (t, first) = half_loaded(&mut c);
-    c.handle_manifest(
+    c.handle_input(
         Instant(20),
-        UnixTime(WALL),
-        &sign(&v2(), 2),
-        ManifestSource::Tracker,
-    )
-    .unwrap();
+        Input::Manifest {
+            manifest: sign(&v2(), 2),
+            source: ManifestSource::Tracker,
+            wall: UnixTime(WALL),
+        },
+    );
     drain(&mut c);
     let limit = Instant(20) + Duration::from_secs(10);
     assert!(c.poll_timeout().is_some_and(|t| t <= limit));
-    c.handle_timeout(limit);
+    c.handle_input(limit, Input::Timeout);
     let out = drain(&mut c);
     assert_eq!(c.manifest().unwrap().version(), 2);
     // The late answer for version 1 is ignored; the ticket is served at version 2.
-    c.handle_origin(limit, first, Err(OriginError("late".into())));
+    c.handle_input(
+        limit,
+        Input::Origin {
+            request: first,
+            result: Err(OriginError("late".into())),
+        },
+    );
     let mut out = [out, drain(&mut c)].concat();
     let fetch = origin_fetches(&out);
     assert_eq!(fetch.len(), 1, "{out:?}");
-    c.handle_origin(limit, fetch[0].0, Ok(vec![9; 5_000]));
+    c.handle_input(
+        limit,
+        Input::Origin {
+            request: fetch[0].0,
+            result: Ok(Bytes::from(vec![9; 5_000])),
+        },
+    );
     out = drain(&mut c);
     assert_eq!(delivered(&out, t), Some(vec![9; 5_000]));
 }
@@ -189,19 +259,26 @@ fn a_load_that_takes_too_long_moves_to_the_new_version() {
 #[test]
 fn a_load_that_got_nothing_yet_moves_at_once() {
     let mut c = client(ClientConfig::default());
-    let t = c.want(Instant(10), "/b.txt").unwrap();
+    let t = want(&mut c, Instant(10), "/b.txt");
     drain(&mut c);
-    c.handle_manifest(
+    c.handle_input(
         Instant(20),
-        UnixTime(WALL),
-        &sign(&v2(), 2),
-        ManifestSource::Tracker,
-    )
-    .unwrap();
+        Input::Manifest {
+            manifest: sign(&v2(), 2),
+            source: ManifestSource::Tracker,
+            wall: UnixTime(WALL),
+        },
+    );
     assert_eq!(c.manifest().unwrap().version(), 2);
     let fetch = origin_fetches(&drain(&mut c));
     assert_eq!(fetch.len(), 1, "the ticket moved to version 2");
-    c.handle_origin(Instant(30), fetch[0].0, Ok(vec![9; 5_000]));
+    c.handle_input(
+        Instant(30),
+        Input::Origin {
+            request: fetch[0].0,
+            result: Ok(Bytes::from(vec![9; 5_000])),
+        },
+    );
     assert_eq!(delivered(&drain(&mut c), t), Some(vec![9; 5_000]));
 }
 
@@ -212,47 +289,50 @@ fn a_site_that_allows_mixing_switches_at_once() {
         ..ClientConfig::default()
     });
     let _ = half_loaded(&mut c);
-    c.handle_manifest(
+    c.handle_input(
         Instant(20),
-        UnixTime(WALL),
-        &sign(&v2(), 2),
-        ManifestSource::Tracker,
-    )
-    .unwrap();
+        Input::Manifest {
+            manifest: sign(&v2(), 2),
+            source: ManifestSource::Tracker,
+            wall: UnixTime(WALL),
+        },
+    );
     assert_eq!(c.manifest().unwrap().version(), 2);
 }
 
 #[test]
 fn older_and_forged_manifests_never_switch() {
     let mut c = client(ClientConfig::default());
-    c.handle_manifest(
+    c.handle_input(
         Instant(20),
-        UnixTime(WALL),
-        &sign(&v2(), 2),
-        ManifestSource::Tracker,
-    )
-    .unwrap();
-    assert!(
-        c.handle_manifest(
-            Instant(30),
-            UnixTime(WALL),
-            &sign(&v1(), 1),
-            ManifestSource::Tracker
-        )
-        .is_err()
+        Input::Manifest {
+            manifest: sign(&v2(), 2),
+            source: ManifestSource::Tracker,
+            wall: UnixTime(WALL),
+        },
     );
+    drain(&mut c);
+    c.handle_input(
+        Instant(30),
+        Input::Manifest {
+            manifest: sign(&v1(), 1),
+            source: ManifestSource::Tracker,
+            wall: UnixTime(WALL),
+        },
+    );
+    assert!(refused(&drain(&mut c)));
     let mut forged = sign(&v2(), 3).to_bytes();
     let n = forged.len();
     forged[n - 1] ^= 1;
     let forged = SignedManifest::from_bytes(&forged).unwrap();
-    assert!(
-        c.handle_manifest(
-            Instant(40),
-            UnixTime(WALL),
-            &forged,
-            ManifestSource::Tracker
-        )
-        .is_err()
+    c.handle_input(
+        Instant(40),
+        Input::Manifest {
+            manifest: forged,
+            source: ManifestSource::Tracker,
+            wall: UnixTime(WALL),
+        },
     );
+    assert!(refused(&drain(&mut c)));
     assert_eq!(c.manifest().unwrap().version(), 2);
 }

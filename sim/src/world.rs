@@ -34,7 +34,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use peerhost_core::client::{
-    Body, Client, ClientConfig, Event, HashJob, ManifestSource, OriginError, Output,
+    Body, Client, ClientConfig, Event, HashJob, Input, ManifestSource, OriginError, Output,
+    Ticket,
 };
 use peerhost_core::manifest::verify_signature;
 use peerhost_core::piece::{Digest, PieceMap};
@@ -110,6 +111,8 @@ struct Node {
     timer: Option<Instant>,
     gone: bool,
     tickets_left: u32,
+    /// The next ticket this visitor's page hands its client.
+    tickets_issued: u64,
     failed: u32,
     finished: Option<Instant>,
     version: u64,
@@ -300,6 +303,7 @@ impl World {
                 timer: None,
                 gone: false,
                 tickets_left: 0,
+                tickets_issued: 0,
                 failed: 0,
                 finished: None,
                 version: 0,
@@ -444,20 +448,20 @@ impl World {
             Ev::Arrive(i) => self.arrive(i),
             Ev::TrackerUp(i) => {
                 if let Some(c) = self.client(i) {
-                    c.handle_tracker_connected(now);
+                    c.handle_input(now, Input::TrackerConnected);
                     self.after_input(i);
                 }
             }
             Ev::ToTracker(i, msg) => self.tracker(i, msg),
             Ev::FromTracker(i, msg) => {
                 if let Some(c) = self.client(i) {
-                    c.handle_tracker(now, msg);
+                    c.handle_input(now, Input::Tracker(msg));
                     self.after_input(i);
                 }
             }
             Ev::LocalSdp(i, conn, sdp) => {
                 if let Some(c) = self.client(i) {
-                    c.handle_local_sdp(now, conn, sdp);
+                    c.handle_input(now, Input::LocalSdp { conn, sdp });
                     self.after_input(i);
                 }
             }
@@ -465,7 +469,7 @@ impl World {
                 if self.link(i, conn).is_some()
                     && let Some(c) = self.client(i)
                 {
-                    c.handle_peer_open(now, conn);
+                    c.handle_input(now, Input::PeerOpen { conn });
                     self.after_input(i);
                 }
             }
@@ -476,7 +480,7 @@ impl World {
                     }
                     let silent = self.nodes[i as usize].role == Role::Silent;
                     if !silent && let Some(c) = self.client(i) {
-                        c.handle_peer_message(now, conn, frame);
+                        c.handle_input(now, Input::PeerFrame { conn, frame });
                         self.after_input(i);
                     }
                 }
@@ -485,14 +489,14 @@ impl World {
                 let n = &mut self.nodes[i as usize];
                 n.links.retain(|l| l.conn != conn);
                 if let Some(c) = self.client(i) {
-                    c.handle_peer_closed(now, conn);
+                    c.handle_input(now, Input::PeerClosed { conn });
                     self.after_input(i);
                 }
             }
             Ev::Origin(i, request, result) => {
-                let result = result.map(|(v, f, r)| self.site.versions[v].files[f].1[r].to_vec());
+                let result = result.map(|(v, f, r)| Bytes::copy_from_slice(&self.site.versions[v].files[f].1[r]));
                 if let Some(c) = self.client(i) {
-                    c.handle_origin(now, request, result);
+                    c.handle_input(now, Input::Origin { request, result });
                     self.after_input(i);
                 }
             }
@@ -504,7 +508,7 @@ impl World {
                 n.timer = None;
                 if let Some(c) = self.client(i) {
                     if c.poll_timeout().is_some_and(|t| t <= now) {
-                        c.handle_timeout(now);
+                        c.handle_input(now, Input::Timeout);
                     }
                     self.after_input(i);
                 }
@@ -541,19 +545,36 @@ impl World {
             now,
         );
         let wall = self.wall();
-        client
-            .handle_manifest(now, wall, &signed, ManifestSource::Origin)
-            .expect("the simulated manifest is valid");
-        for (path, data) in &files {
-            client.add_asset(now, path, data);
+        client.handle_input(
+            now,
+            Input::Manifest {
+                manifest: signed.clone(),
+                source: ManifestSource::Origin,
+                wall,
+            },
+        );
+        assert!(
+            client.manifest().is_some(),
+            "the simulated manifest is valid"
+        );
+        for (path, data) in files {
+            client.handle_input(
+                now,
+                Input::AssetHeld {
+                    path,
+                    bytes: Bytes::from(data),
+                },
+            );
         }
         self.peer_ids.insert(client.peer_id(), i);
         let node = &mut self.nodes[i as usize];
         node.version = signed.manifest().version;
         if node.role == Role::Visitor {
             self.series.arrived(now);
-            for path in &paths {
-                client.want(now, path).expect("listed");
+            for path in paths {
+                let ticket = Ticket(node.tickets_issued);
+                node.tickets_issued += 1;
+                client.handle_input(now, Input::Want { ticket, path });
                 node.tickets_left += 1;
             }
             if let Some(q) = node.quit {
@@ -661,7 +682,7 @@ impl World {
             } => {
                 let valid = verify_signature(&site_key, &message, &signature);
                 if let Some(c) = self.client(i) {
-                    c.handle_signature(now, job, valid);
+                    c.handle_input(now, Input::SignatureChecked { job, valid });
                 }
             }
             Output::ClosePeer { conn, .. } => {
@@ -777,7 +798,7 @@ impl World {
         };
         let now = self.now;
         if let Some(c) = self.client(i) {
-            c.handle_piece_hash(now, job, digest);
+            c.handle_input(now, Input::PieceHashed { job, digest });
         }
     }
 
@@ -959,9 +980,12 @@ impl World {
                 Instant((self.scenario.updates.every_secs * 1000.0 * k as f64) as u64)
             });
         if let Some(c) = n.client.as_mut()
-            && let Ok(t) = c.want(now, &path)
+            && c.manifest().is_some_and(|m| m.manifest().asset(&path).is_some())
         {
-            n.update_waits.insert(t.0, published);
+            let ticket = Ticket(n.tickets_issued);
+            n.tickets_issued += 1;
+            c.handle_input(now, Input::Want { ticket, path });
+            n.update_waits.insert(ticket.0, published);
         }
     }
 
@@ -976,7 +1000,7 @@ impl World {
             self.settled += 1;
         }
         if let Some(c) = n.client.as_mut() {
-            c.leave();
+            c.handle_input(now, Input::Leave);
         }
         self.after_input(i);
         self.record(i);
