@@ -1,21 +1,18 @@
-//! The simulated world: a virtual clock, an event calendar, the network
-//! model, the tracker model, the origin, and one real
+//! The simulated world: a scenario's peers (arrivals, tiers, roles,
+//! churn, hostile behaviour), its origin and its published versions, on the
+//! in-memory network of [`crate::net`], with one real
 //! [`peerhost_core::client::Client`] per peer.
 //!
-//! Everything random is drawn from one seeded [`Rng`] in event order, and
-//! events at the same millisecond run in the order they were scheduled, so
-//! the same scenario and seed give the same run, byte for byte.
+//! Everything random is drawn from one seeded [`Rng`] in event order (the
+//! network's draws included), and events at the same millisecond run in
+//! the order they were scheduled, so the same scenario and seed give the
+//! same run, byte for byte.
 //!
-//! # Network model
+//! # Peers
 //! - Each peer has an access tier (down/up bandwidth) and a one-way access
-//!   latency; a link's latency is the sum of both ends'.
-//! - A message occupies the sender's uplink, then the receiver's downlink
-//!   (each a FIFO pipe), then arrives after the link latency. With
-//!   probability `loss` it is lost once and retransmitted one timeout
-//!   later; a channel is ordered, so nothing overtakes it.
-//! - A connection fails to open with probability `nat_failure`; both ends
-//!   get a close 10 s later (ICE failure).
-//! - The origin is one FIFO pipe of `up_mbps`; it counts what it serves.
+//!   latency, drawn from the scenario; the link model is [`crate::net`]'s.
+//! - The origin is one FIFO pipe of `up_mbps`; it counts what it serves,
+//!   and answers 503 from `down_from_secs` on.
 //!
 //! # Scale
 //! Frames travel as [`Frame`] values ([`Client::handle_peer_message`]), so
@@ -40,58 +37,15 @@ use peerhost_core::manifest::verify_signature;
 use peerhost_core::piece::{Digest, PieceMap};
 use peerhost_core::rng::Rng;
 use peerhost_core::scheduler::{ConnId, RequestId};
-use peerhost_core::signal::{
-    AnnounceEvent, ClientMessage, InfoHash, PeerId, RelayedAnswer, RelayedOffer, Sdp, ServerMessage,
-};
 use peerhost_core::time::{Instant, UnixTime};
 use peerhost_core::upload::UploadLimits;
 use peerhost_core::wire::{Frame, manifest_offer_frames};
 
+use crate::net::{self, Access, ClientInput, Net, NetConfig, Step};
 use crate::report::{NodeOutcome, Series};
+use crate::role::Role;
 use crate::scenario::{Arrival, Scenario};
-use crate::site::{SimSite, WALL_START};
-
-/// Bytes a data-channel message costs on the wire beyond its payload
-/// (SCTP, DTLS, UDP and IP headers).
-const MESSAGE_OVERHEAD: u64 = 48;
-/// Retransmission timeout after a loss, at least.
-const MIN_RTO_MS: u64 = 200;
-/// ICE gives up on a connection that cannot be made after this long.
-const ICE_FAILURE_MS: u64 = 10_000;
-/// A local SDP (offer or answer) takes this long to create.
-const SDP_MS: u64 = 2;
-
-/// What kind of peer a node is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// A visitor who wants the whole site.
-    Visitor,
-    /// A visitor who holds the site from an earlier visit.
-    Returning,
-    /// Holds the site; flips a byte in every piece it sends.
-    Corrupt,
-    /// Claims every piece, then never sends anything after its handshake.
-    Silent,
-    /// Offers an old, validly signed manifest as if it were newer.
-    Replay,
-}
-
-impl Role {
-    /// Whether the peer is hostile.
-    pub fn hostile(self) -> bool {
-        matches!(self, Role::Corrupt | Role::Silent | Role::Replay)
-    }
-}
-
-#[derive(Debug)]
-struct Link {
-    conn: ConnId,
-    peer: u32,
-    peer_conn: ConnId,
-    /// Latest arrival scheduled on this channel, in microseconds (ordering).
-    last_arrival_us: u64,
-    nat_fails: bool,
-}
+use crate::site::{GeneratedSite, WALL_START};
 
 #[derive(Debug)]
 struct Node {
@@ -101,12 +55,6 @@ struct Node {
     /// Leaves at this time unless done (churn).
     quit: Option<Instant>,
     stay_ms: u64,
-    up_bytes_per_s: u64,
-    down_bytes_per_s: u64,
-    access_ms: u64,
-    up_free_us: u64,
-    down_free_us: u64,
-    links: Vec<Link>,
     timer: Option<Instant>,
     gone: bool,
     tickets_left: u32,
@@ -118,49 +66,13 @@ struct Node {
     outcome: NodeOutcome,
 }
 
+/// The world's own events (the network schedules the rest).
 #[derive(Debug)]
 enum Ev {
     Arrive(u32),
-    TrackerUp(u32),
-    ToTracker(u32, ClientMessage),
-    FromTracker(u32, ServerMessage),
-    LocalSdp(u32, ConnId, Sdp),
-    Open(u32, ConnId),
-    Frame(u32, ConnId, Frame),
-    Closed(u32, ConnId),
-    /// An origin answer: (version index, file index, byte range), sliced
-    /// only when it arrives, so a long origin queue holds no bytes.
-    Origin(
-        u32,
-        RequestId,
-        Result<(usize, usize, std::ops::Range<usize>), OriginError>,
-    ),
     Timer(u32),
     Leave(u32),
     Publish(usize),
-}
-
-#[derive(Debug, Default)]
-struct Swarm {
-    members: Vec<u32>,
-    pos: HashMap<u32, usize>,
-}
-
-impl Swarm {
-    fn insert(&mut self, node: u32) {
-        if !self.pos.contains_key(&node) {
-            self.pos.insert(node, self.members.len());
-            self.members.push(node);
-        }
-    }
-    fn remove(&mut self, node: u32) {
-        if let Some(i) = self.pos.remove(&node) {
-            self.members.swap_remove(i);
-            if let Some(&moved) = self.members.get(i) {
-                self.pos.insert(moved, i);
-            }
-        }
-    }
 }
 
 /// Figures that say how hard the simulator worked.
@@ -199,16 +111,10 @@ pub struct Progress {
 /// One run of a scenario.
 pub struct World {
     scenario: Scenario,
-    site: SimSite,
-    rng: Rng,
-    now: Instant,
-    calendar: BTreeMap<u64, Vec<Ev>>,
+    site: GeneratedSite,
+    net: Net<Ev>,
     nodes: Vec<Node>,
-    swarms: BTreeMap<InfoHash, Swarm>,
-    peer_ids: HashMap<PeerId, u32>,
     live: usize,
-    origin_free_us: u64,
-    origin_bytes: u64,
     config: ClientConfig,
     /// Every piece hash of every version (what an honest buffer hashes to).
     piece_hashes: HashSet<Digest>,
@@ -228,7 +134,7 @@ pub struct World {
 impl World {
     /// Sets up a run: the site, every node with its arrival, tier and role.
     pub fn new(scenario: &Scenario, seed: u64) -> World {
-        let site = SimSite::generate(scenario, seed);
+        let site = GeneratedSite::generate(scenario, seed);
         let mut rng = Rng::new(seed);
         let mut config = ClientConfig {
             deferred_hashing: true,
@@ -262,6 +168,7 @@ impl World {
         }
         let mut steady_t = 0.0f64;
         let mut nodes = Vec::with_capacity(roles.len());
+        let mut accesses = Vec::with_capacity(roles.len());
         let bucket_ms = scenario.bucket_ms;
         let max_ms = (scenario.max_secs * 1000.0) as u64;
         for role in roles {
@@ -285,18 +192,17 @@ impl World {
             });
             let [a, b] = scenario.peers.stay_secs;
             let stay_ms = ((a + rng.unit() * (b - a)) * 1000.0) as u64;
+            accesses.push(Access {
+                up_bytes_per_s: (tier.1 * 1e6 / 8.0) as u64,
+                down_bytes_per_s: (tier.0 * 1e6 / 8.0) as u64,
+                latency_ms: access_ms,
+            });
             nodes.push(Node {
                 role,
                 client: None,
                 arrive,
                 quit,
                 stay_ms,
-                up_bytes_per_s: (tier.1 * 1e6 / 8.0) as u64,
-                down_bytes_per_s: (tier.0 * 1e6 / 8.0) as u64,
-                access_ms,
-                up_free_us: 0,
-                down_free_us: 0,
-                links: Vec::new(),
                 timer: None,
                 gone: false,
                 tickets_left: 0,
@@ -324,18 +230,26 @@ impl World {
             .flat_map(|v| v.signed.manifest().assets.iter())
             .flat_map(|a| a.pieces.iter().copied())
             .collect();
+        let mut net = Net::new(
+            NetConfig {
+                tracker_latency: Duration::from_millis(scenario.tracker.latency_ms),
+                loss: scenario.network.loss,
+                nat_failure: scenario.network.nat_failure,
+                origin_latency: Duration::from_millis(scenario.origin.latency_ms),
+                origin_bytes_per_s: (scenario.origin.up_mbps * 1e6 / 8.0) as u64,
+                wire_codec: false,
+            },
+            rng,
+        );
+        for access in accesses {
+            net.add_node(access);
+        }
         let mut world = World {
             scenario: scenario.clone(),
             site,
-            rng,
-            now: Instant::ZERO,
-            calendar: BTreeMap::new(),
+            net,
             nodes,
-            swarms: BTreeMap::new(),
-            peer_ids: HashMap::new(),
             live: 0,
-            origin_free_us: 0,
-            origin_bytes: 0,
             config,
             piece_hashes,
             hash_memo: HashMap::new(),
@@ -348,49 +262,53 @@ impl World {
         };
         for i in 0..world.nodes.len() {
             let at = world.nodes[i].arrive;
-            world.push(at, Ev::Arrive(i as u32));
+            world.net.schedule(at, Ev::Arrive(i as u32));
         }
         for k in 1..world.site.versions.len() {
             let at = Instant((scenario.updates.every_secs * 1000.0 * k as f64) as u64);
-            world.push(at, Ev::Publish(k));
+            world.net.schedule(at, Ev::Publish(k));
         }
         world
     }
 
     /// The site being served.
-    pub fn site(&self) -> &SimSite {
+    pub fn site(&self) -> &GeneratedSite {
         &self.site
     }
 
     fn push(&mut self, at: Instant, ev: Ev) {
-        let at = at.max(self.now);
-        self.calendar.entry(at.0).or_default().push(ev);
+        self.net.schedule(at, ev);
+    }
+
+    fn now(&self) -> Instant {
+        self.net.now()
     }
 
     fn wall(&self) -> UnixTime {
-        UnixTime(WALL_START.0 + self.now.as_millis() / 1000)
+        UnixTime(WALL_START.0 + self.now().as_millis() / 1000)
     }
 
     /// Runs to the end: every visitor settled, or `max_secs` of virtual
     /// time. Calls `progress` about every 100 000 events.
     pub fn run(&mut self, progress: &mut dyn FnMut(Progress)) {
         let end = Instant((self.scenario.max_secs * 1000.0) as u64);
-        while let Some(entry) = self.calendar.first_entry() {
-            let t = Instant(*entry.key());
+        let mut reported = 0;
+        while let Some(t) = self.net.next_instant() {
             if t > end || self.settled >= self.visitors {
                 break;
             }
-            let evs = entry.remove();
-            self.now = t;
-            for ev in evs {
-                self.work.events += 1;
-                if self.work.events.is_multiple_of(100_000) {
+            self.net.begin();
+            while let Some(step) = self.net.pop() {
+                self.work.events = self.net.events();
+                if self.work.events / 100_000 > reported {
+                    reported = self.work.events / 100_000;
                     progress(self.progress());
                 }
-                self.handle(ev);
+                self.handle(step);
             }
         }
-        self.work.virtual_ms = self.now.as_millis();
+        self.work.events = self.net.events();
+        self.work.virtual_ms = self.now().as_millis();
         // Whoever is still online: record what they did.
         for i in 0..self.nodes.len() {
             self.record(i as u32);
@@ -400,7 +318,7 @@ impl World {
 
     fn progress(&self) -> Progress {
         Progress {
-            now_ms: self.now.as_millis(),
+            now_ms: self.now().as_millis(),
             settled: self.settled,
             visitors: self.visitors,
             events: self.work.events,
@@ -424,79 +342,38 @@ impl World {
 
     /// Bytes the origin served.
     pub fn origin_bytes(&self) -> u64 {
-        self.origin_bytes
+        self.net.origin_bytes()
     }
 
     /// Every visitor's upload and download bandwidth (bytes/s), for the
     /// Kumar–Ross bound.
     pub fn visitor_links(&self) -> Vec<(u64, u64)> {
         let cap = self.config.upload.bytes_per_sec.unwrap_or(u64::MAX);
-        self.nodes
-            .iter()
-            .filter(|n| n.role == Role::Visitor)
-            .map(|n| (n.up_bytes_per_s.min(cap), n.down_bytes_per_s))
+        (0..self.nodes.len() as u32)
+            .filter(|&i| self.nodes[i as usize].role == Role::Visitor)
+            .map(|i| {
+                let a = self.net.access(i);
+                (a.up_bytes_per_s.min(cap), a.down_bytes_per_s)
+            })
             .collect()
     }
 
-    fn handle(&mut self, ev: Ev) {
-        let now = self.now;
-        match ev {
-            Ev::Arrive(i) => self.arrive(i),
-            Ev::TrackerUp(i) => {
-                if let Some(c) = self.client(i) {
-                    c.handle_tracker_connected(now);
-                    self.after_input(i);
-                }
-            }
-            Ev::ToTracker(i, msg) => self.tracker(i, msg),
-            Ev::FromTracker(i, msg) => {
-                if let Some(c) = self.client(i) {
-                    c.handle_tracker(now, msg);
-                    self.after_input(i);
-                }
-            }
-            Ev::LocalSdp(i, conn, sdp) => {
-                if let Some(c) = self.client(i) {
-                    c.handle_local_sdp(now, conn, sdp);
-                    self.after_input(i);
-                }
-            }
-            Ev::Open(i, conn) => {
-                if self.link(i, conn).is_some()
-                    && let Some(c) = self.client(i)
-                {
-                    c.handle_peer_open(now, conn);
-                    self.after_input(i);
-                }
-            }
-            Ev::Frame(i, conn, frame) => {
-                if self.link(i, conn).is_some() {
-                    if let Frame::Piece { data, .. } = &frame {
+    fn handle(&mut self, step: Step<Ev>) {
+        let now = self.now();
+        match step {
+            Step::Client(i, input) => {
+                if let ClientInput::PeerFrame(_, frame) = &input {
+                    if let Frame::Piece { data, .. } = frame {
                         self.series.peer_bytes(now, data.len() as u64);
                     }
-                    let silent = self.nodes[i as usize].role == Role::Silent;
-                    if !silent && let Some(c) = self.client(i) {
-                        c.handle_peer_message(now, conn, frame);
-                        self.after_input(i);
+                    if self.nodes[i as usize].role == Role::Silent {
+                        return;
                     }
                 }
+                self.feed(i, input);
             }
-            Ev::Closed(i, conn) => {
-                let n = &mut self.nodes[i as usize];
-                n.links.retain(|l| l.conn != conn);
-                if let Some(c) = self.client(i) {
-                    c.handle_peer_closed(now, conn);
-                    self.after_input(i);
-                }
-            }
-            Ev::Origin(i, request, result) => {
-                let result = result.map(|(v, f, r)| self.site.versions[v].files[f].1[r].to_vec());
-                if let Some(c) = self.client(i) {
-                    c.handle_origin(now, request, result);
-                    self.after_input(i);
-                }
-            }
-            Ev::Timer(i) => {
+            Step::Driver(Ev::Arrive(i)) => self.arrive(i),
+            Step::Driver(Ev::Timer(i)) => {
                 let n = &mut self.nodes[i as usize];
                 if n.timer != Some(now) {
                     return;
@@ -504,13 +381,23 @@ impl World {
                 n.timer = None;
                 if let Some(c) = self.client(i) {
                     if c.poll_timeout().is_some_and(|t| t <= now) {
-                        c.handle_timeout(now);
+                        net::feed(c, now, ClientInput::Timeout);
                     }
                     self.after_input(i);
                 }
             }
-            Ev::Leave(i) => self.leave(i),
-            Ev::Publish(k) => self.publish(k),
+            Step::Driver(Ev::Leave(i)) => self.leave(i),
+            Step::Driver(Ev::Publish(k)) => self.publish(k),
+        }
+    }
+
+    /// Gives `input` to node `i`'s client, if it is online, and handles
+    /// what follows.
+    fn feed(&mut self, i: u32, input: ClientInput) {
+        let now = self.now();
+        if let Some(c) = self.client(i) {
+            net::feed(c, now, input);
+            self.after_input(i);
         }
     }
 
@@ -519,17 +406,13 @@ impl World {
         if n.gone { None } else { n.client.as_mut() }
     }
 
-    fn link(&self, i: u32, conn: ConnId) -> Option<&Link> {
-        self.nodes[i as usize].links.iter().find(|l| l.conn == conn)
-    }
-
     fn arrive(&mut self, i: u32) {
-        let now = self.now;
-        let seed = self.rng.next_u64();
+        let now = self.now();
+        let seed = self.net.rng().next_u64();
         let version = &self.site.versions[self.published_version()];
         let signed = version.signed.clone();
         let paths: Vec<String> = version.files.iter().map(|(p, _)| p.clone()).collect();
-        let files: Vec<(String, Vec<u8>)> = match self.nodes[i as usize].role {
+        let files: Vec<(String, Bytes)> = match self.nodes[i as usize].role {
             Role::Visitor | Role::Replay => Vec::new(),
             _ => version.files.clone(),
         };
@@ -547,7 +430,6 @@ impl World {
         for (path, data) in &files {
             client.add_asset(now, path, data);
         }
-        self.peer_ids.insert(client.peer_id(), i);
         let node = &mut self.nodes[i as usize];
         node.version = signed.manifest().version;
         if node.role == Role::Visitor {
@@ -562,8 +444,7 @@ impl World {
         }
         self.nodes[i as usize].client = Some(client);
         self.live += 1;
-        let at = now + Duration::from_millis(self.scenario.tracker.latency_ms * 2);
-        self.push(at, Ev::TrackerUp(i));
+        self.net.connect_tracker(i);
         self.after_input(i);
     }
 
@@ -573,7 +454,7 @@ impl World {
             return 0;
         }
         let every = (self.scenario.updates.every_secs * 1000.0) as u64;
-        ((self.now.as_millis() / every.max(1)) as usize).min(self.site.versions.len() - 1)
+        ((self.now().as_millis() / every.max(1)) as usize).min(self.site.versions.len() - 1)
     }
 
     /// Drains a node's outputs and re-arms its timer.
@@ -586,7 +467,7 @@ impl World {
         {
             self.route(i, out);
         }
-        let now = self.now;
+        let now = self.now();
         let n = &mut self.nodes[i as usize];
         let Some(c) = &n.client else { return };
         if n.gone {
@@ -604,53 +485,15 @@ impl World {
     }
 
     fn route(&mut self, i: u32, out: Output) {
-        let now = self.now;
-        let tracker = Duration::from_millis(self.scenario.tracker.latency_ms);
+        let now = self.now();
+        let out = match out {
+            Output::SendPeer { conn, frame } => return self.send_peer(i, conn, frame),
+            out => out,
+        };
+        let Some(out) = self.net.route(i, out) else {
+            return;
+        };
         match out {
-            Output::Tracker(msg) => self.push(now + tracker, Ev::ToTracker(i, msg)),
-            Output::CreateOffer { conn } => {
-                let sdp = Sdp::offer(format!("{i}:{}", conn.0));
-                self.push(
-                    now + Duration::from_millis(SDP_MS),
-                    Ev::LocalSdp(i, conn, sdp),
-                );
-            }
-            Output::AcceptOffer { conn, offer } => {
-                let Some((n, c)) = parse_sdp(&offer.sdp) else {
-                    return;
-                };
-                let nat_fails = self.rng.unit() < self.scenario.network.nat_failure;
-                self.add_link(i, conn, n, c, nat_fails);
-                self.add_link(n, c, i, conn, nat_fails);
-                let sdp = Sdp::answer(format!("{i}:{}", conn.0));
-                self.push(
-                    now + Duration::from_millis(SDP_MS),
-                    Ev::LocalSdp(i, conn, sdp),
-                );
-            }
-            Output::ApplyAnswer { conn, answer } => {
-                let Some((n, c)) = parse_sdp(&answer.sdp) else {
-                    return;
-                };
-                let Some(link) = self.link(i, conn) else {
-                    return;
-                };
-                if link.peer != n || link.peer_conn != c {
-                    return;
-                }
-                if link.nat_fails {
-                    let at = now + Duration::from_millis(ICE_FAILURE_MS);
-                    self.push(at, Ev::Closed(i, conn));
-                    self.push(at, Ev::Closed(n, c));
-                } else {
-                    // ICE, DTLS and SCTP handshakes: about two round trips.
-                    let rtt = 2 * self.latency_ms(i, n);
-                    let at = now + Duration::from_millis(2 * rtt);
-                    self.push(at, Ev::Open(i, conn));
-                    self.push(at, Ev::Open(n, c));
-                }
-            }
-            Output::SendPeer { conn, frame } => self.send_peer(i, conn, frame),
             Output::HashPiece { job, data } => self.hash_job(i, job, &data),
             // Only if a scenario defers signature checks: answered at once.
             Output::VerifySignature {
@@ -661,25 +504,7 @@ impl World {
             } => {
                 let valid = verify_signature(&site_key, &message, &signature);
                 if let Some(c) = self.client(i) {
-                    c.handle_signature(now, job, valid);
-                }
-            }
-            Output::ClosePeer { conn, .. } => {
-                let node = &mut self.nodes[i as usize];
-                let Some(pos) = node.links.iter().position(|l| l.conn == conn) else {
-                    return;
-                };
-                let link = node.links.swap_remove(pos);
-                let (n, c) = (link.peer, link.peer_conn);
-                let had = {
-                    let peer = &mut self.nodes[n as usize];
-                    let before = peer.links.len();
-                    peer.links.retain(|l| l.conn != c);
-                    peer.links.len() < before
-                };
-                if had {
-                    let at = now + Duration::from_millis(self.latency_ms(i, n));
-                    self.push(at, Ev::Closed(n, c));
+                    net::feed(c, now, ClientInput::Signature(job, valid));
                 }
             }
             Output::FetchOrigin {
@@ -708,24 +533,15 @@ impl World {
                     self.want_update(i);
                 }
             }
-            Output::Event(_) => {}
+            // The network's, handled by `net.route`.
+            Output::Tracker(_)
+            | Output::CreateOffer { .. }
+            | Output::AcceptOffer { .. }
+            | Output::ApplyAnswer { .. }
+            | Output::SendPeer { .. }
+            | Output::ClosePeer { .. }
+            | Output::Event(_) => {}
         }
-    }
-
-    fn add_link(&mut self, i: u32, conn: ConnId, n: u32, c: ConnId, nat_fails: bool) {
-        let node = &mut self.nodes[i as usize];
-        node.links.retain(|l| l.conn != conn);
-        node.links.push(Link {
-            conn,
-            peer: n,
-            peer_conn: c,
-            last_arrival_us: 0,
-            nat_fails,
-        });
-    }
-
-    fn latency_ms(&self, a: u32, b: u32) -> u64 {
-        self.nodes[a as usize].access_ms + self.nodes[b as usize].access_ms
     }
 
     fn send_peer(&mut self, i: u32, conn: ConnId, frame: Frame) {
@@ -747,12 +563,12 @@ impl World {
             }
             (_, f) => f,
         };
-        self.transmit(i, conn, frame);
-        if role == Role::Replay && is_handshake && self.link(i, conn).is_some() {
+        self.net.send(i, conn, frame);
+        if role == Role::Replay && is_handshake && self.net.has_link(i, conn) {
             // Right after its handshake: the stale manifest, claimed newer.
             let v = self.nodes[i as usize].version + 1;
             for f in manifest_offer_frames(v, &self.site.stale.to_bytes()) {
-                self.transmit(i, conn, f);
+                self.net.send(i, conn, f);
             }
         }
     }
@@ -775,39 +591,10 @@ impl World {
                 d
             }
         };
-        let now = self.now;
+        let now = self.now();
         if let Some(c) = self.client(i) {
-            c.handle_piece_hash(now, job, digest);
+            net::feed(c, now, ClientInput::PieceHash(job, digest));
         }
-    }
-
-    fn transmit(&mut self, i: u32, conn: ConnId, frame: Frame) {
-        let now_us = self.now.as_millis() * 1000;
-        let Some(link) = self.link(i, conn) else {
-            return;
-        };
-        let (n, c) = (link.peer, link.peer_conn);
-        let lat_us = self.latency_ms(i, n) * 1000;
-        let wire = wire_len(&frame) + MESSAGE_OVERHEAD;
-        let sender = &mut self.nodes[i as usize];
-        let start = sender.up_free_us.max(now_us);
-        sender.up_free_us = start + wire * 1_000_000 / sender.up_bytes_per_s.max(1);
-        let at_receiver = sender.up_free_us + lat_us;
-        let receiver = &mut self.nodes[n as usize];
-        let start = receiver.down_free_us.max(at_receiver);
-        receiver.down_free_us = start + wire * 1_000_000 / receiver.down_bytes_per_s.max(1);
-        let mut arrive = receiver.down_free_us;
-        if self.rng.unit() < self.scenario.network.loss {
-            arrive += (2 * lat_us).max(MIN_RTO_MS * 1000);
-        }
-        let link = self.nodes[i as usize]
-            .links
-            .iter_mut()
-            .find(|l| l.conn == conn)
-            .expect("checked");
-        arrive = arrive.max(link.last_arrival_us);
-        link.last_arrival_us = arrive;
-        self.push(Instant(arrive.div_ceil(1000)), Ev::Frame(n, c, frame));
     }
 
     fn fetch_origin(
@@ -817,18 +604,15 @@ impl World {
         path: &str,
         range: std::ops::Range<u64>,
     ) {
-        let now = self.now;
-        let lat = Duration::from_millis(self.scenario.origin.latency_ms);
+        let now = self.now();
         let down = self
             .scenario
             .origin
             .down_from_secs
             .is_some_and(|d| now.as_millis() as f64 >= d * 1000.0);
         if down {
-            self.push(
-                now + lat * 2,
-                Ev::Origin(i, request, Err(OriginError("503".into()))),
-            );
+            self.net
+                .fetch_origin(i, request, Err(OriginError("503".into())));
             return;
         }
         let v = self.nodes[i as usize].version;
@@ -842,35 +626,26 @@ impl World {
                 let files = &self.site.versions[vi].files;
                 let fi = files.iter().position(|(p, _)| p == path)?;
                 files[fi].1.get(range.clone())?;
-                Some((vi, fi, range))
+                // A slice of the shared file: a long origin queue holds no
+                // bytes of its own.
+                Some(files[fi].1.slice(range))
             });
         let Some(body) = body else {
-            self.push(
-                now + lat * 2,
-                Ev::Origin(i, request, Err(OriginError("404".into()))),
-            );
+            self.net
+                .fetch_origin(i, request, Err(OriginError("404".into())));
             return;
         };
-        let len = body.2.len() as u64;
-        let now_us = now.as_millis() * 1000 + lat.as_micros() as u64;
-        let rate = (self.scenario.origin.up_mbps * 1e6 / 8.0) as u64;
-        let start = self.origin_free_us.max(now_us);
-        self.origin_free_us = start + len * 1_000_000 / rate.max(1);
-        let node = &mut self.nodes[i as usize];
-        let start = node.down_free_us.max(self.origin_free_us);
-        node.down_free_us = start + len * 1_000_000 / node.down_bytes_per_s.max(1);
-        let at = node.down_free_us + lat.as_micros() as u64;
-        self.origin_bytes += len;
-        self.series
-            .origin_bytes(Instant(self.origin_free_us / 1000), len);
-        self.push(Instant(at.div_ceil(1000)), Ev::Origin(i, request, Ok(body)));
+        let len = body.len() as u64;
+        if let Some(sent) = self.net.fetch_origin(i, request, Ok(body)) {
+            self.series.origin_bytes(sent, len);
+        }
     }
 
     fn delivered(&mut self, i: u32, ticket: u64, path: &str, body: &Body, version: u64) {
         // Against the version the client says it verified the body with:
         // a page load may finish on its version after a newer one arrived.
         let wrong = self.wrong_bytes(version, path, body);
-        let now = self.now;
+        let now = self.now();
         let n = &mut self.nodes[i as usize];
         n.outcome.corrupt_bytes += wrong;
         if let Some(published) = n.update_waits.remove(&ticket) {
@@ -890,7 +665,7 @@ impl World {
             .iter()
             .find(|s| s.signed.manifest().version == version)
             .and_then(|s| s.files.iter().find(|(p, _)| p == path))
-            .map(|(_, d)| d.as_slice());
+            .map(|(_, d)| &d[..]);
         let Some(expected) = expected else {
             return body.len() as u64;
         };
@@ -928,7 +703,7 @@ impl World {
     }
 
     fn ticket_done(&mut self, i: u32) {
-        let now = self.now;
+        let now = self.now();
         let n = &mut self.nodes[i as usize];
         n.tickets_left = n.tickets_left.saturating_sub(1);
         if n.tickets_left > 0 || n.finished.is_some() {
@@ -944,7 +719,7 @@ impl World {
     }
 
     fn want_update(&mut self, i: u32) {
-        let now = self.now;
+        let now = self.now();
         let n = &mut self.nodes[i as usize];
         if n.role != Role::Visitor || n.finished.is_none() || n.gone {
             return;
@@ -966,7 +741,7 @@ impl World {
     }
 
     fn leave(&mut self, i: u32) {
-        let now = self.now;
+        let now = self.now();
         let n = &mut self.nodes[i as usize];
         if n.gone || n.client.is_none() {
             return;
@@ -983,7 +758,7 @@ impl World {
         let n = &mut self.nodes[i as usize];
         n.gone = true;
         n.client = None;
-        n.links.clear();
+        self.net.remove_node(i);
         self.live -= 1;
         self.series.left(now);
     }
@@ -1004,100 +779,12 @@ impl World {
     }
 
     fn publish(&mut self, k: usize) {
-        let now = self.now;
-        let signed = self.site.versions[k].signed.clone();
-        let push = ServerMessage::ManifestPush {
-            site_key: signed.manifest().site_key,
-            version: signed.manifest().version,
-            manifest: signed.to_bytes(),
-        };
-        let at = now + Duration::from_millis(self.scenario.tracker.latency_ms);
+        let push = net::manifest_push(&self.site.versions[k].signed);
         for i in 0..self.nodes.len() {
             let n = &self.nodes[i];
             if !n.gone && n.client.is_some() && n.role == Role::Visitor {
-                self.push(at, Ev::FromTracker(i as u32, push.clone()));
+                self.net.tracker_send(i as u32, push.clone());
             }
-        }
-    }
-
-    fn tracker(&mut self, from: u32, msg: ClientMessage) {
-        let now = self.now;
-        let at = now + Duration::from_millis(self.scenario.tracker.latency_ms);
-        if self.nodes[from as usize].gone {
-            // Its socket closed with it; only a `stopped` still matters.
-            if let ClientMessage::Announce(a) = &msg
-                && a.event == AnnounceEvent::Stopped
-                && let Some(s) = self.swarms.get_mut(&a.info_hash)
-            {
-                s.remove(from);
-            }
-            return;
-        }
-        match msg {
-            ClientMessage::Announce(a) => {
-                let swarm = self.swarms.entry(a.info_hash).or_default();
-                if a.event == AnnounceEvent::Stopped {
-                    swarm.remove(from);
-                    return;
-                }
-                swarm.insert(from);
-                let count = swarm.members.len() as u64;
-                self.push(
-                    at,
-                    Ev::FromTracker(
-                        from,
-                        ServerMessage::AnnounceResponse {
-                            info_hash: a.info_hash,
-                            interval: 120,
-                            complete: 0,
-                            incomplete: count,
-                        },
-                    ),
-                );
-                // Each offer to a distinct random other peer.
-                let mut chosen: Vec<u32> = Vec::with_capacity(a.offers.len());
-                let members = &self.swarms[&a.info_hash].members;
-                let m = members.len() as u64;
-                let mut tries = 0;
-                while chosen.len() < a.offers.len() && m > 1 && tries < 4 * a.offers.len() {
-                    tries += 1;
-                    let to = members[self.rng.below(m) as usize];
-                    if to != from && !chosen.contains(&to) {
-                        chosen.push(to);
-                    }
-                }
-                for (offer, to) in a.offers.into_iter().zip(chosen) {
-                    self.push(
-                        at,
-                        Ev::FromTracker(
-                            to,
-                            ServerMessage::Offer(RelayedOffer {
-                                info_hash: a.info_hash,
-                                peer_id: a.peer_id,
-                                offer_id: offer.offer_id,
-                                offer: offer.offer,
-                            }),
-                        ),
-                    );
-                }
-            }
-            ClientMessage::Answer(a) => {
-                if let Some(&to) = self.peer_ids.get(&a.to_peer_id) {
-                    self.push(
-                        at,
-                        Ev::FromTracker(
-                            to,
-                            ServerMessage::Answer(RelayedAnswer {
-                                info_hash: a.info_hash,
-                                peer_id: a.peer_id,
-                                offer_id: a.offer_id,
-                                answer: a.answer,
-                            }),
-                        ),
-                    );
-                }
-            }
-            _ => {}
         }
     }
 }
@@ -1114,21 +801,6 @@ fn pick_tier(rng: &mut Rng, scenario: &Scenario) -> (f64, f64) {
     }
     let t = mix.last().expect("checked non-empty");
     (t.down_mbps, t.up_mbps)
-}
-
-fn parse_sdp(s: &str) -> Option<(u32, ConnId)> {
-    let (n, c) = s.split_once(':')?;
-    Some((n.parse().ok()?, ConnId(c.parse().ok()?)))
-}
-
-/// Bytes a frame takes on the wire.
-fn wire_len(frame: &Frame) -> u64 {
-    (match frame {
-        Frame::Handshake { have, .. } => 55 + have.len(),
-        Frame::Piece { data, .. } => 5 + data.len(),
-        Frame::ManifestOffer { chunk, .. } => 17 + chunk.len(),
-        _ => 5,
-    }) as u64
 }
 
 /// Rewrites a handshake to claim every piece (what a silent peer lies about).
