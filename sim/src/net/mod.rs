@@ -1,6 +1,6 @@
 //! The in-memory network every in-process driver of the core shares: a
 //! virtual clock and event calendar, links with latency, loss and
-//! bandwidth ([`link`]), a relay tracker ([`tracker`]), fake SDP, an origin
+//! bandwidth (`link.rs`), a relay tracker (`tracker.rs`), fake SDP, an origin
 //! pipe, and the routing of frames between clients.
 //!
 //! # What a driver provides and gets
@@ -35,6 +35,13 @@
 //! - **Gets**: [`ClientInput`]s for its clients at the right virtual time,
 //!   which [`feed`] turns into the client's input calls; [`Net::now`]; the
 //!   event count and the origin's byte count.
+//!
+//! A driver may keep any part for itself by taking the output before
+//! [`Net::route`]: the simulator alters what hostile peers send and then
+//! calls [`Net::send`]; a driver with a real tracker (the ticker bench)
+//! takes [`Output::Tracker`] and feeds [`ClientInput::Tracker`] when the
+//! socket answers — the fake SDP it relays still joins the right channels.
+//! A driver with its own timers moves the clock with [`Net::advance_to`].
 //!
 //! # Model
 //! - A message occupies the sender's uplink, then the receiver's downlink
@@ -160,7 +167,7 @@ pub fn feed(client: &mut Client, now: Instant, input: ClientInput) {
 /// What [`Net::pop`] hands the driver.
 #[derive(Debug)]
 pub enum Step<A> {
-    /// An input for client `0`, due now.
+    /// An input for the client of that node, due now.
     Client(u32, ClientInput),
     /// One of the driver's own events, due now.
     Driver(A),
@@ -315,7 +322,9 @@ impl<A> Net<A> {
     }
 
     /// Performs `out` of node `i` if it is the network's (tracker message,
-    /// offer, answer, frame, close); gives anything else back.
+    /// offer, answer, frame, close); gives anything else back. (Inside, an
+    /// early `None` is a network output dropped: an SDP that is not ours, an
+    /// answer or close for a channel that is gone.)
     pub fn route(&mut self, i: u32, out: Output) -> Option<Output> {
         let now = self.now;
         let sdp_at = now + Duration::from_millis(SDP_MS);
@@ -328,9 +337,7 @@ impl<A> Net<A> {
                 self.deliver(sdp_at, i, ClientInput::LocalSdp(conn, sdp_offer(i, conn)));
             }
             Output::AcceptOffer { conn, offer } => {
-                let Some((n, c)) = parse_sdp(&offer.sdp) else {
-                    return None;
-                };
+                let (n, c) = parse_sdp(&offer.sdp)?;
                 let nat_fails = self.rng.unit() < self.config.nat_failure;
                 self.nodes[i as usize].add_link(conn, n, c, nat_fails);
                 self.nodes[n as usize].add_link(c, i, conn, nat_fails);

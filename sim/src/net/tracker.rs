@@ -142,3 +142,111 @@ pub fn manifest_push(signed: &SignedManifest) -> ServerMessage {
         manifest: signed.to_bytes(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use peerhost_core::signal::{Announce, AnswerMsg, Offer, OfferId, Sdp};
+
+    use super::*;
+
+    fn announce(peer: u8, event: AnnounceEvent, offers: usize) -> ClientMessage {
+        ClientMessage::Announce(Announce {
+            info_hash: InfoHash([1; 20]),
+            peer_id: PeerId([peer; 20]),
+            numwant: None,
+            uploaded: 0,
+            downloaded: 0,
+            left: None,
+            event,
+            offers: (0..offers)
+                .map(|k| Offer {
+                    offer_id: OfferId([k as u8; 20]),
+                    offer: Sdp::offer("o"),
+                })
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn offers_go_to_distinct_other_members_and_answers_come_back() {
+        let (mut t, mut rng, mut out) = (Tracker::default(), Rng::new(1), Vec::new());
+        for n in 0..4 {
+            t.handle(
+                n,
+                true,
+                announce(n as u8, AnnounceEvent::Started, 0),
+                &mut rng,
+                &mut out,
+            );
+        }
+        out.clear();
+        t.handle(
+            4,
+            true,
+            announce(4, AnnounceEvent::Started, 8),
+            &mut rng,
+            &mut out,
+        );
+        assert!(matches!(
+            out[0],
+            (4, ServerMessage::AnnounceResponse { incomplete: 5, .. })
+        ));
+        let mut to: Vec<u32> = out[1..].iter().map(|(n, _)| *n).collect();
+        to.sort_unstable();
+        to.dedup();
+        assert_eq!(to.len(), out.len() - 1, "one offer per member");
+        assert!(to.iter().all(|&n| n < 4), "never to the offerer");
+
+        out.clear();
+        let answer = ClientMessage::Answer(AnswerMsg {
+            info_hash: InfoHash([1; 20]),
+            peer_id: PeerId([0; 20]),
+            to_peer_id: PeerId([4; 20]),
+            offer_id: OfferId([0; 20]),
+            answer: Sdp::answer("a"),
+        });
+        t.handle(0, true, answer, &mut rng, &mut out);
+        assert!(matches!(out[..], [(4, ServerMessage::Answer(_))]));
+    }
+
+    #[test]
+    fn a_closed_socket_only_leaves() {
+        let (mut t, mut rng, mut out) = (Tracker::default(), Rng::new(1), Vec::new());
+        t.handle(
+            0,
+            true,
+            announce(0, AnnounceEvent::Started, 0),
+            &mut rng,
+            &mut out,
+        );
+        t.handle(
+            1,
+            false,
+            announce(1, AnnounceEvent::Started, 0),
+            &mut rng,
+            &mut out,
+        );
+        t.handle(
+            0,
+            false,
+            announce(0, AnnounceEvent::Stopped, 0),
+            &mut rng,
+            &mut out,
+        );
+        out.clear();
+        t.handle(
+            2,
+            true,
+            announce(2, AnnounceEvent::Started, 2),
+            &mut rng,
+            &mut out,
+        );
+        assert!(
+            matches!(
+                out[..],
+                [(2, ServerMessage::AnnounceResponse { incomplete: 1, .. })]
+            ),
+            "alone: 0 left, 1 never got in: {out:?}"
+        );
+    }
+}
