@@ -19,14 +19,15 @@
 //! a piece's bytes are one shared buffer however many peers pass it on.
 //! Clients run with deferred hashing: the world answers each hash job
 //! itself, from a memo keyed by buffer identity for buffers it has already
-//! hashed and found to be a piece of the site (the memo holds a reference,
-//! so an address is never reused while it is a key), and with a real
-//! SHA-256 for anything else — a hostile peer's altered copy is a new
-//! buffer, so it is always hashed for real and refused by the client.
-//! Delivered assets are compared with the published bytes the same way:
-//! a buffer already compared for that piece is not compared again.
+//! hashed and found to be a piece of the site, and with a real SHA-256 for
+//! anything else — a hostile peer's altered copy is a new buffer, so it is
+//! always hashed for real and refused by the client. Delivered assets are
+//! compared with the published bytes the same way: a buffer already
+//! compared for that piece is not compared again (`checks.rs`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod checks;
+
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,7 +35,6 @@ use peerhost_core::client::{
     Body, Client, ClientConfig, Event, HashJob, ManifestSource, OriginError, Output,
 };
 use peerhost_core::manifest::verify_signature;
-use peerhost_core::piece::{Digest, PieceMap};
 use peerhost_core::rng::Rng;
 use peerhost_core::scheduler::{ConnId, RequestId};
 use peerhost_core::time::{Instant, UnixTime};
@@ -46,6 +46,7 @@ use crate::report::{NodeOutcome, Series};
 use crate::role::Role;
 use crate::scenario::{Arrival, Scenario};
 use crate::site::{GeneratedSite, WALL_START};
+use checks::PieceChecks;
 
 #[derive(Debug)]
 struct Node {
@@ -88,13 +89,6 @@ pub struct Work {
     pub hashes_memoized: u64,
 }
 
-/// Buffer identity: address and length of a live shared buffer.
-type BufKey = (usize, usize);
-
-fn buf_key(b: &Bytes) -> BufKey {
-    (b.as_ptr() as usize, b.len())
-}
-
 /// A progress report, given to the caller's callback now and then.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
@@ -116,15 +110,7 @@ pub struct World {
     nodes: Vec<Node>,
     live: usize,
     config: ClientConfig,
-    /// Every piece hash of every version (what an honest buffer hashes to).
-    piece_hashes: HashSet<Digest>,
-    /// Honest buffers already hashed, kept alive while they are keys.
-    hash_memo: HashMap<BufKey, (Bytes, Digest)>,
-    /// Buffers already found equal to the published piece (per version and
-    /// piece), kept alive while they are keys.
-    checked: HashMap<(BufKey, u64, u32), Bytes>,
-    /// Piece maps per version.
-    maps: Vec<(u64, PieceMap)>,
+    checks: PieceChecks,
     series: Series,
     visitors: u64,
     settled: u64,
@@ -214,22 +200,7 @@ impl World {
             });
         }
         let visitors = nodes.iter().filter(|n| n.role == Role::Visitor).count() as u64;
-        let maps: Vec<(u64, PieceMap)> = site
-            .versions
-            .iter()
-            .map(|v| {
-                (
-                    v.signed.manifest().version,
-                    PieceMap::new(v.signed.manifest()),
-                )
-            })
-            .collect();
-        let piece_hashes = site
-            .versions
-            .iter()
-            .flat_map(|v| v.signed.manifest().assets.iter())
-            .flat_map(|a| a.pieces.iter().copied())
-            .collect();
+        let checks = PieceChecks::new(&site);
         let mut net = Net::new(
             NetConfig {
                 tracker_latency: Duration::from_millis(scenario.tracker.latency_ms),
@@ -251,10 +222,7 @@ impl World {
             nodes,
             live: 0,
             config,
-            piece_hashes,
-            hash_memo: HashMap::new(),
-            checked: HashMap::new(),
-            maps,
+            checks,
             series: Series::new(bucket_ms, max_ms),
             visitors,
             settled: 0,
@@ -576,21 +544,12 @@ impl World {
     /// Answers a hash job at once: from the memo for a buffer already
     /// hashed and found honest, else with a real SHA-256.
     fn hash_job(&mut self, i: u32, job: HashJob, data: &Bytes) {
-        let key = buf_key(data);
-        let digest = match self.hash_memo.get(&key) {
-            Some((_, d)) => {
-                self.work.hashes_memoized += 1;
-                *d
-            }
-            None => {
-                self.work.hashes_computed += 1;
-                let d = Digest::of(data);
-                if self.piece_hashes.contains(&d) {
-                    self.hash_memo.insert(key, (data.clone(), d));
-                }
-                d
-            }
-        };
+        let (digest, computed) = self.checks.hash(data);
+        if computed {
+            self.work.hashes_computed += 1;
+        } else {
+            self.work.hashes_memoized += 1;
+        }
         let now = self.now();
         if let Some(c) = self.client(i) {
             net::feed(c, now, ClientInput::PieceHash(job, digest));
@@ -644,7 +603,7 @@ impl World {
     fn delivered(&mut self, i: u32, ticket: u64, path: &str, body: &Body, version: u64) {
         // Against the version the client says it verified the body with:
         // a page load may finish on its version after a newer one arrived.
-        let wrong = self.wrong_bytes(version, path, body);
+        let wrong = self.checks.wrong_bytes(&self.site, version, path, body);
         let now = self.now();
         let n = &mut self.nodes[i as usize];
         n.outcome.corrupt_bytes += wrong;
@@ -655,51 +614,6 @@ impl World {
             return;
         }
         self.ticket_done(i);
-    }
-
-    /// Bytes of a delivered body that differ from the published asset.
-    fn wrong_bytes(&mut self, version: u64, path: &str, body: &Body) -> u64 {
-        let expected = self
-            .site
-            .versions
-            .iter()
-            .find(|s| s.signed.manifest().version == version)
-            .and_then(|s| s.files.iter().find(|(p, _)| p == path))
-            .map(|(_, d)| &d[..]);
-        let Some(expected) = expected else {
-            return body.len() as u64;
-        };
-        let map = &self
-            .maps
-            .iter()
-            .find(|(v, _)| *v == version)
-            .expect("a map per version")
-            .1;
-        let asset = self.site.versions[0]
-            .files
-            .iter()
-            .position(|(p, _)| p == path)
-            .expect("listed") as u32;
-        let mut wrong = expected.len().abs_diff(body.len()) as u64;
-        let mut offset = 0usize;
-        for (piece, data) in map.asset_pieces(asset).zip(body.pieces()) {
-            let key = (buf_key(data), version, piece);
-            let published = expected.get(offset..offset + data.len()).unwrap_or(&[]);
-            offset += data.len();
-            if self.checked.contains_key(&key) {
-                continue;
-            }
-            if published == &data[..] {
-                self.checked.insert(key, data.clone());
-            } else {
-                wrong += data
-                    .iter()
-                    .zip(published.iter().chain(std::iter::repeat(&0)))
-                    .filter(|(a, b)| a != b)
-                    .count() as u64;
-            }
-        }
-        wrong
     }
 
     fn ticket_done(&mut self, i: u32) {
