@@ -106,7 +106,7 @@ fn offer_at(c: &mut Client, signed: &SignedManifest, wall: u64) -> (SignatureJob
     c.handle_input(
         Instant(1),
         Input::Manifest {
-            manifest: signed.clone(),
+            manifest: Box::new(signed.clone()),
             source: ManifestSource::Origin,
             wall: UnixTime(wall),
         },
@@ -297,7 +297,7 @@ fn another_sites_manifest_is_refused_without_asking() {
     c.handle_input(
         Instant(1),
         Input::Manifest {
-            manifest: theirs,
+            manifest: Box::new(theirs),
             source: ManifestSource::Origin,
             wall: UnixTime(WALL),
         },

@@ -40,7 +40,7 @@ fn accepted(max_peers: usize, inbound_headroom: usize, offers: u8) -> usize {
     c.handle_input(
         Instant(0),
         Input::Manifest {
-            manifest: signed,
+            manifest: Box::new(signed),
             source: ManifestSource::Origin,
             wall: UnixTime(WALL),
         },

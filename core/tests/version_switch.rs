@@ -49,7 +49,7 @@ fn client(config: ClientConfig) -> Client {
     c.handle_input(
         Instant(0),
         Input::Manifest {
-            manifest: sign(&v1(), 1),
+            manifest: Box::new(sign(&v1(), 1)),
             source: ManifestSource::Origin,
             wall: UnixTime(WALL),
         },
@@ -133,7 +133,7 @@ fn a_load_in_progress_finishes_on_its_version_then_switches() {
     c.handle_input(
         Instant(20),
         Input::Manifest {
-            manifest: sign(&v2(), 2),
+            manifest: Box::new(sign(&v2(), 2)),
             source: ManifestSource::Tracker,
             wall: UnixTime(WALL),
         },
@@ -199,7 +199,7 @@ fn unchanged_pieces_are_reused_across_a_switch() {
     c.handle_input(
         Instant(20),
         Input::Manifest {
-            manifest: sign(&v2(), 2),
+            manifest: Box::new(sign(&v2(), 2)),
             source: ManifestSource::Peer(peerhost_core::scheduler::ConnId(0)),
             wall: UnixTime(WALL),
         },
@@ -223,7 +223,7 @@ fn a_load_that_takes_too_long_moves_to_the_new_version() {
     c.handle_input(
         Instant(20),
         Input::Manifest {
-            manifest: sign(&v2(), 2),
+            manifest: Box::new(sign(&v2(), 2)),
             source: ManifestSource::Tracker,
             wall: UnixTime(WALL),
         },
@@ -264,7 +264,7 @@ fn a_load_that_got_nothing_yet_moves_at_once() {
     c.handle_input(
         Instant(20),
         Input::Manifest {
-            manifest: sign(&v2(), 2),
+            manifest: Box::new(sign(&v2(), 2)),
             source: ManifestSource::Tracker,
             wall: UnixTime(WALL),
         },
@@ -292,7 +292,7 @@ fn a_site_that_allows_mixing_switches_at_once() {
     c.handle_input(
         Instant(20),
         Input::Manifest {
-            manifest: sign(&v2(), 2),
+            manifest: Box::new(sign(&v2(), 2)),
             source: ManifestSource::Tracker,
             wall: UnixTime(WALL),
         },
@@ -306,7 +306,7 @@ fn older_and_forged_manifests_never_switch() {
     c.handle_input(
         Instant(20),
         Input::Manifest {
-            manifest: sign(&v2(), 2),
+            manifest: Box::new(sign(&v2(), 2)),
             source: ManifestSource::Tracker,
             wall: UnixTime(WALL),
         },
@@ -315,7 +315,7 @@ fn older_and_forged_manifests_never_switch() {
     c.handle_input(
         Instant(30),
         Input::Manifest {
-            manifest: sign(&v1(), 1),
+            manifest: Box::new(sign(&v1(), 1)),
             source: ManifestSource::Tracker,
             wall: UnixTime(WALL),
         },
@@ -328,7 +328,7 @@ fn older_and_forged_manifests_never_switch() {
     c.handle_input(
         Instant(40),
         Input::Manifest {
-            manifest: forged,
+            manifest: Box::new(forged),
             source: ManifestSource::Tracker,
             wall: UnixTime(WALL),
         },

@@ -4,13 +4,21 @@
 //!
 //! - [`scenario`]: scenarios as TOML data (built-ins in `sim/scenarios/`).
 //! - [`site`]: the generated site and its signed manifests.
-//! - [`world`]: clock, event calendar, network, tracker and origin models,
-//!   and one real `Client` per peer.
+//! - [`net`]: the in-memory network: clock and calendar, links, relay
+//!   tracker, fake SDP, origin pipe, routing (shared with the swarm tests).
+//! - [`role`]: what kind of peer a node is.
+//! - [`world`]: a scenario's peers and origin on the network, one real
+//!   `Client` per peer.
 //! - [`report`]: summary figures, CSV time series and the SVG plot.
+//!
+//! Modules depend downwards only: `world` → `net`, `report`, `role`,
+//! `site` → `scenario`; `report` → `role`.
 //!
 //! Same scenario and seed ⇒ the same [`report::Summary`], byte for byte.
 
+pub mod net;
 pub mod report;
+pub mod role;
 pub mod scenario;
 pub mod site;
 pub mod world;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use peerhost_core::time::Instant;
 use serde::Serialize;
 
-use crate::world::Role;
+use crate::role::Role;
 
 /// What one node did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

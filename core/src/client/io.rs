@@ -27,8 +27,9 @@ pub enum Input {
     /// [`Event::ManifestAccepted`] or [`Event::ManifestRefused`]; with
     /// deferred signatures first as [`Output::VerifySignature`].
     Manifest {
-        /// The manifest.
-        manifest: SignedManifest,
+        /// The manifest (boxed: it is the largest input by far, and inputs
+        /// queue in simulators by the million).
+        manifest: Box<SignedManifest>,
         /// Where it came from.
         source: ManifestSource,
         /// The wall clock now.
