@@ -20,16 +20,19 @@
 //! replies are data. Every refusal replies with an `error` to the sender,
 //! so the client always learns why.
 //!
-//! # Splitting into processes
+//! # Splitting the state
 //!
-//! A cluster runs the hub in *swarm owners* and the server in *socket
-//! holders*: a holder publishes `(SocketId, Input)` (ids made unique per
-//! holder) to the owner of the swarm or site the message names, sends
-//! `Closed` to every owner, and the owner sends back the outbox entries and
-//! the verdict for the holders of their sockets. Swarms and sites are
-//! independent, so owners can be sharded by `info_hash` and `site_key` as
-//! aquatic shards its swarm workers; one process uses one `Hub` behind one
-//! mutex.
+//! Swarm state and manifest state never refer to each other, so an input
+//! needs only the [`Part`] that [`Input::part`] names, and hubs can be
+//! sharded. In one process, `server.rs` keeps a swarm hub and a manifest
+//! hub behind separate mutexes (an announce never waits for a publish's
+//! signature check). A cluster runs hubs in *swarm owners* and the server
+//! in *socket holders*: a holder sends `(SocketId, Input)` (ids made unique
+//! per holder) to the owner of the swarm or site the message names, sends
+//! `Closed` to every owner, and an owner sends the outbox entries and the
+//! verdict back to the holders of those sockets. Owners shard by
+//! `info_hash` and `site_key` as aquatic shards its swarm workers (a scrape
+//! naming several swarms is split and its answers merged by the holder).
 
 use peerhost_core::signal::{
     ACTION_ANNOUNCE, ACTION_MANIFEST, ACTION_PUBLISH, ACTION_SCRAPE, ClientMessage, ServerMessage,
@@ -78,6 +81,35 @@ pub enum Input {
     Tick,
 }
 
+/// The part of the tracker's state an input reads or changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Swarms and offer records: announces, answers, scrapes.
+    Swarms,
+    /// Stored manifests and subscriptions: publishes and subscribes.
+    Manifests,
+    /// Both: a closed socket, housekeeping.
+    Both,
+}
+
+impl Input {
+    /// The part of the state this input needs; a driver that splits the
+    /// state routes the input to the hub(s) holding that part.
+    pub fn part(&self) -> Part {
+        match self {
+            Input::Message { msg, .. } => match msg {
+                ClientMessage::Announce(_)
+                | ClientMessage::Answer(_)
+                | ClientMessage::Scrape { .. } => Part::Swarms,
+                ClientMessage::PublishManifest { .. } | ClientMessage::SubscribeManifest { .. } => {
+                    Part::Manifests
+                }
+            },
+            Input::Closed { .. } | Input::Tick => Part::Both,
+        }
+    }
+}
+
 /// What an accepted input did, for the counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handled {
@@ -105,7 +137,7 @@ pub enum Handled {
     Ticked,
 }
 
-/// All state of one tracker (or one swarm owner of a cluster).
+/// The state of one tracker, or of one shard of it (see [`Part`]).
 #[derive(Debug)]
 pub struct Hub {
     swarms: Swarms,
@@ -325,6 +357,36 @@ mod tests {
             t.out.messages[0].msg,
             ServerMessage::Error { ref action, .. } if action == "announce"
         ));
+    }
+
+    #[test]
+    fn inputs_name_the_part_they_need() {
+        assert_eq!(
+            Input::Message {
+                socket: SocketId(1),
+                msg: announce(1, 1)
+            }
+            .part(),
+            Part::Swarms
+        );
+        let subscribe = ClientMessage::SubscribeManifest {
+            site_key: peerhost_core::manifest::SiteSecret::from_seed([7; 32]).site_key(),
+            have_version: 0,
+        };
+        let input = Input::Message {
+            socket: SocketId(1),
+            msg: subscribe.clone(),
+        };
+        assert_eq!(input.part(), Part::Manifests);
+        // A manifest-only hub holds the subscription, a swarm-only one not.
+        let mut t = T::new(SwarmConfig::default());
+        assert_eq!(
+            t.send(1, subscribe),
+            Ok(Handled::Subscribed { pushed: false })
+        );
+        assert_eq!(t.hub.manifests().subscription_count(), 1);
+        assert_eq!(t.hub.swarms().peer_count(), 0);
+        assert_eq!(Input::Tick.part(), Part::Both);
     }
 
     #[test]

@@ -9,10 +9,10 @@
 //! queued to a client beyond `outbound_queue_len` messages: a client that
 //! does not read is closed (slow consumer, send timeout), never waited for.
 //!
-//! The hub sits behind one mutex, held only for [`Hub::handle`]: decoding
-//! happens before it, serialising and queueing after it. In a cluster this
-//! module is the socket holder and the hub's inputs travel to a swarm
-//! owner (see [`crate::hub`]).
+//! The state is two hubs, one per [`Part`], each behind its own mutex held
+//! only for [`Hub::handle`]: decoding happens before it, serialising and
+//! queueing after it. In a cluster this module is the socket holder and
+//! the inputs travel to swarm owners (see [`crate::hub`]).
 //!
 //! Endpoints: `/` and `/announce` (WebSocket, the tracker), `/publish`
 //! (WebSocket with the larger publish message limit), `/healthz`,
@@ -41,7 +41,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tower::ServiceExt as _;
 
 use crate::config::Config;
-use crate::hub::{Handled, Hub, Input, Now};
+use crate::hub::{Handled, Hub, Input, Now, Part};
 use crate::metrics::{Action, Gauges, Metrics, Reason, rss_bytes};
 use crate::outbox::{Outbox, Outgoing, SocketId};
 
@@ -51,7 +51,11 @@ pub struct AppState(Arc<Shared>);
 
 struct Shared {
     cfg: Config,
-    hub: Mutex<Hub>,
+    /// Receives [`Part::Swarms`] inputs: the announce hot path.
+    swarms: Mutex<Hub>,
+    /// Receives [`Part::Manifests`] inputs, so publishes and subscribes
+    /// never hold up announces.
+    manifests: Mutex<Hub>,
     sockets: RwLock<HashMap<SocketId, SocketHandle>>,
     ips: Mutex<HashMap<IpAddr, usize>>,
     tcp_open: AtomicUsize,
@@ -76,7 +80,8 @@ impl AppState {
     /// Fresh state under `cfg`.
     pub fn new(cfg: Config) -> Self {
         AppState(Arc::new(Shared {
-            hub: Mutex::new(Hub::new(cfg.swarm.clone(), cfg.manifests.clone())),
+            swarms: Mutex::new(Hub::new(cfg.swarm.clone(), cfg.manifests.clone())),
+            manifests: Mutex::new(Hub::new(cfg.swarm.clone(), cfg.manifests.clone())),
             cfg,
             sockets: RwLock::new(HashMap::new()),
             ips: Mutex::new(HashMap::new()),
@@ -100,15 +105,14 @@ impl AppState {
 
     /// Gauges read from the swarm and manifest state.
     pub fn gauges(&self) -> Gauges {
-        let (swarms, peers, sites, subscriptions) = {
-            let hub = lock(&self.0.hub);
-            let (s, m) = (hub.swarms(), hub.manifests());
-            (
-                s.swarm_count(),
-                s.peer_count(),
-                m.site_count(),
-                m.subscription_count(),
-            )
+        let (swarms, peers) = {
+            let hub = lock(&self.0.swarms);
+            (hub.swarms().swarm_count(), hub.swarms().peer_count())
+        };
+        let (sites, subscriptions) = {
+            let hub = lock(&self.0.manifests);
+            let m = hub.manifests();
+            (m.site_count(), m.subscription_count())
         };
         Gauges {
             swarms,
@@ -142,12 +146,25 @@ impl AppState {
         }
     }
 
-    /// Hands a non-message input to the hub; such inputs always succeed
+    /// Hands `input` to the hub(s) holding the part it needs.
+    fn handle(&self, input: Input, out: &mut Outbox) -> Result<Handled, Reason> {
+        let now = self.now();
+        let hub = match input.part() {
+            Part::Swarms => &self.0.swarms,
+            Part::Manifests => &self.0.manifests,
+            Part::Both => {
+                let _ = lock(&self.0.swarms).handle(now, &mut rand::rng(), input.clone(), out);
+                &self.0.manifests
+            }
+        };
+        lock(hub).handle(now, &mut rand::rng(), input, out)
+    }
+
+    /// Hands a non-message input to the hubs; such inputs always succeed
     /// and reply to nobody.
     fn housekeeping(&self, input: Input) {
         let mut out = Outbox::default();
-        let now = self.now();
-        let _ = lock(&self.0.hub).handle(now, &mut rand::rng(), input, &mut out);
+        let _ = self.handle(input, &mut out);
         debug_assert!(out.is_empty());
     }
 
@@ -223,9 +240,7 @@ impl AppState {
             }
         };
         m.message_in(action_of(&msg), text.len());
-        let now = self.now();
-        let input = Input::Message { socket, msg };
-        let handled = lock(&self.0.hub).handle(now, &mut rand::rng(), input, out)?;
+        let handled = self.handle(Input::Message { socket, msg }, out)?;
         match handled {
             Handled::Announced(o) => {
                 m.announce_response();
