@@ -5,16 +5,17 @@
 //! # The loop
 //!
 //! The socket holder (`server.rs`) accepts, frames, size-checks and
-//! decodes; then, for each event:
+//! decodes (answering a frame that does not decode itself); then, for
+//! each event:
 //!
-//! 1. `hub.handle(now, rng, input, &mut outbox)` with a decoded
+//! 1. `hub.handle(now, rng, &input, &mut outbox)` with a decoded
 //!    [`Input::Message`], an [`Input::Closed`] when a socket ends, or an
 //!    [`Input::Tick`] every `swarm.cleaning_interval_secs`;
 //! 2. the returned verdict says whether the sender was at fault
 //!    (`Err(reason)`: count a strike) or what was done (`Ok(`[`Handled`]`)`:
 //!    bump counters);
 //! 3. serialise and write every [`Outgoing`] in the outbox, then its
-//!    [`Broadcast`](crate::outbox::Broadcast), and clear it.
+//!    [`Broadcast`], and clear it.
 //!
 //! No IO, no async, no clock, no locks: [`Now`] and the RNG are parameters,
 //! replies are data. Every refusal replies with an `error` to the sender,
@@ -165,18 +166,21 @@ impl Hub {
 
     /// Applies one input; replies go into `out`. `Err` names what the
     /// sender did wrong (an `error` reply to it is already in `out`).
+    ///
+    /// The input is borrowed: the driver frees it (SDPs, manifest bytes)
+    /// after releasing whatever lock guards the hub.
     pub fn handle<R: Rng + ?Sized>(
         &mut self,
         now: Now,
         rng: &mut R,
-        input: Input,
+        input: &Input,
         out: &mut Outbox,
     ) -> Result<Handled, Reason> {
         match input {
-            Input::Message { socket, msg } => self.message(now, rng, socket, msg, out),
+            Input::Message { socket, msg } => self.message(now, rng, *socket, msg, out),
             Input::Closed { socket } => {
-                self.swarms.disconnect(socket);
-                self.manifests.disconnect(socket);
+                self.swarms.disconnect(*socket);
+                self.manifests.disconnect(*socket);
                 Ok(Handled::Closed)
             }
             Input::Tick => {
@@ -191,14 +195,14 @@ impl Hub {
         now: Now,
         rng: &mut R,
         socket: SocketId,
-        msg: ClientMessage,
+        msg: &ClientMessage,
         out: &mut Outbox,
     ) -> Result<Handled, Reason> {
         let (action, why, info_hash, reason) = match msg {
             ClientMessage::Announce(a) => {
                 match self
                     .swarms
-                    .announce(now.mono, rng, socket, &a, &mut out.messages)
+                    .announce(now.mono, rng, socket, a, &mut out.messages)
                 {
                     Ok(o) => return Ok(Handled::Announced(o)),
                     Err(rej) => (
@@ -210,7 +214,7 @@ impl Hub {
                 }
             }
             ClientMessage::Answer(a) => {
-                match self.swarms.answer(now.mono, socket, &a, &mut out.messages) {
+                match self.swarms.answer(now.mono, socket, a, &mut out.messages) {
                     Ok(()) => return Ok(Handled::Answered),
                     Err(rej) => (
                         ACTION_ANNOUNCE,
@@ -220,7 +224,7 @@ impl Hub {
                     ),
                 }
             }
-            ClientMessage::Scrape { info_hashes } => match self.swarms.scrape(&info_hashes) {
+            ClientMessage::Scrape { info_hashes } => match self.swarms.scrape(info_hashes) {
                 Ok(msg) => {
                     out.messages.push(Outgoing { to: socket, msg });
                     return Ok(Handled::Scraped);
@@ -228,7 +232,7 @@ impl Hub {
                 Err(rej) => (ACTION_SCRAPE, rej.to_string(), None, rej.reason()),
             },
             ClientMessage::PublishManifest { manifest } => {
-                match self.manifests.publish(now.unix, &manifest) {
+                match self.manifests.publish(now.unix, manifest) {
                     Ok(p) => {
                         let done = Handled::Published {
                             version: p.version,
@@ -252,7 +256,7 @@ impl Hub {
                 have_version,
             } => match self
                 .manifests
-                .subscribe(now.unix, socket, site_key, have_version)
+                .subscribe(now.unix, socket, *site_key, *have_version)
             {
                 Ok(push) => {
                     let pushed = push.is_some();
@@ -324,7 +328,7 @@ mod tests {
             self.out.broadcast = None;
             let socket = SocketId(socket);
             let input = Input::Message { socket, msg };
-            self.hub.handle(NOW, &mut self.rng, input, &mut self.out)
+            self.hub.handle(NOW, &mut self.rng, &input, &mut self.out)
         }
     }
 
@@ -398,7 +402,7 @@ mod tests {
             socket: SocketId(1),
         };
         assert_eq!(
-            t.hub.handle(NOW, &mut t.rng, closed, &mut t.out),
+            t.hub.handle(NOW, &mut t.rng, &closed, &mut t.out),
             Ok(Handled::Closed)
         );
         assert_eq!(t.hub.swarms().peer_count(), 0);

@@ -147,13 +147,13 @@ impl AppState {
     }
 
     /// Hands `input` to the hub(s) holding the part it needs.
-    fn handle(&self, input: Input, out: &mut Outbox) -> Result<Handled, Reason> {
+    fn handle(&self, input: &Input, out: &mut Outbox) -> Result<Handled, Reason> {
         let now = self.now();
         let hub = match input.part() {
             Part::Swarms => &self.0.swarms,
             Part::Manifests => &self.0.manifests,
             Part::Both => {
-                let _ = lock(&self.0.swarms).handle(now, &mut rand::rng(), input.clone(), out);
+                let _ = lock(&self.0.swarms).handle(now, &mut rand::rng(), input, out);
                 &self.0.manifests
             }
         };
@@ -164,7 +164,7 @@ impl AppState {
     /// and reply to nobody.
     fn housekeeping(&self, input: Input) {
         let mut out = Outbox::default();
-        let _ = self.handle(input, &mut out);
+        let _ = self.handle(&input, &mut out);
         debug_assert!(out.is_empty());
     }
 
@@ -240,7 +240,10 @@ impl AppState {
             }
         };
         m.message_in(action_of(&msg), text.len());
-        let handled = self.handle(Input::Message { socket, msg }, out)?;
+        // Borrowed by the hub, so its SDPs or manifest bytes are freed when
+        // this returns, after the lock is released.
+        let input = Input::Message { socket, msg };
+        let handled = self.handle(&input, out)?;
         match handled {
             Handled::Announced(o) => {
                 m.announce_response();
