@@ -661,51 +661,5 @@ async fn stats_page(State(state): State<AppState>) -> Response {
     Html(STATS_HTML).into_response()
 }
 
-const STATS_HTML: &str = r##"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>peerhost tracker</title>
-<style>
-body{font:14px system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse}td{padding:2px 12px 2px 0}td:last-child{text-align:right;font-variant-numeric:tabular-nums}
-canvas{border:1px solid #ccc;margin-top:1em}.k{color:#06c}.c{color:#c60}
-</style></head><body>
-<h1>peerhost tracker</h1>
-<table id="t"></table>
-<canvas id="c" width="720" height="200"></canvas>
-<p><span class="k">&#9632; messages/s</span> &nbsp; <span class="c">&#9632; connections</span> (last 2 minutes, each scaled to its own maximum)</p>
-<script>
-"use strict";
-const N = 120, rate = [], conns = [];
-let prev = null;
-const fields = ["connections","peers","swarms","sites","subscriptions","messages_in","messages_out",
-  "announce_responses","offers_relayed","answers_relayed","rejects","bytes_in","bytes_out","rss_bytes","uptime_ms"];
-function draw() {
-  const c = document.getElementById("c"), g = c.getContext("2d");
-  g.clearRect(0, 0, c.width, c.height);
-  for (const [data, color] of [[rate, "#06c"], [conns, "#c60"]]) {
-    const max = Math.max(1, ...data);
-    g.strokeStyle = color; g.beginPath();
-    data.forEach((v, i) => {
-      const x = i * c.width / (N - 1), y = c.height - 4 - v / max * (c.height - 8);
-      i ? g.lineTo(x, y) : g.moveTo(x, y);
-    });
-    g.stroke();
-  }
-}
-async function poll() {
-  try {
-    const s = await (await fetch("stats.json", {cache: "no-store"})).json();
-    document.getElementById("t").innerHTML =
-      fields.map(f => `<tr><td>${f}</td><td>${Number(s[f] ?? 0).toLocaleString()}</td></tr>`).join("");
-    if (prev) {
-      const dt = Math.max(1, s.uptime_ms - prev.uptime_ms) / 1000;
-      rate.push((s.messages_in - prev.messages_in) / dt);
-      conns.push(s.connections);
-      if (rate.length > N) { rate.shift(); conns.shift(); }
-      draw();
-    }
-    prev = s;
-  } catch (e) { /* tracker restarting: keep polling */ }
-}
-poll(); setInterval(poll, 1000);
-</script></body></html>
-"##;
+/// The live `/stats` page: polls `stats.json` once a second.
+const STATS_HTML: &str = include_str!("stats.html");
