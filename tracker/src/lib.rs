@@ -2,8 +2,10 @@
 //! that also stores and pushes signed peerhost manifests.
 //!
 //! The dialect is [`peerhost_core::signal`]. The shape follows aquatic_ws:
-//! an IO shell ([`server`]) around pure state ([`swarm`], [`manifests`]),
-//! with every limit in [`config`] and every refusal counted in [`metrics`].
+//! a socket holder ([`server`]) around one pure state machine ([`hub`]),
+//! which composes the swarm rules ([`swarm`]) and the manifest store
+//! ([`manifests`]) and answers into an [`outbox`]. Every limit is in
+//! [`config`], every refusal counted in [`metrics`].
 //! See `docs/tracker.md` for decisions, the configuration reference and
 //! benchmark figures.
 //!
@@ -12,8 +14,10 @@
 
 pub mod bench;
 pub mod config;
+pub mod hub;
 pub mod manifests;
 pub mod metrics;
+pub mod outbox;
 pub mod server;
 pub mod swarm;
 

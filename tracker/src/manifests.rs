@@ -8,7 +8,8 @@
 //! restarted tracker forgets versions, which is safe because clients keep
 //! their own floor and verify every push.
 //!
-//! Pure like [`crate::swarm`]: time is a parameter, pushes come back as data.
+//! Pure like [`crate::swarm`]: time is a parameter, pushes come back as
+//! data. The hub (`hub.rs`) owns the one `Manifests`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -18,7 +19,7 @@ use peerhost_core::time::UnixTime;
 
 use crate::config::ManifestConfig;
 use crate::metrics::Reason;
-use crate::swarm::ConnId;
+use crate::outbox::SocketId;
 
 /// Why a publish or subscription was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,7 +69,7 @@ pub struct Published {
     /// The version now current.
     pub version: u64,
     /// Subscribed connections of the site.
-    pub push_to: Vec<ConnId>,
+    pub push_to: Vec<SocketId>,
     /// The push, the same for every subscriber.
     pub push: ServerMessage,
 }
@@ -85,8 +86,8 @@ pub struct Manifests {
     cfg: ManifestConfig,
     allowed: Option<HashSet<SiteKey>>,
     sites: HashMap<SiteKey, Stored>,
-    subscribers: HashMap<SiteKey, HashSet<ConnId>>,
-    by_conn: HashMap<ConnId, Vec<SiteKey>>,
+    subscribers: HashMap<SiteKey, HashSet<SocketId>>,
+    by_socket: HashMap<SocketId, Vec<SiteKey>>,
     total_bytes: usize,
 }
 
@@ -105,7 +106,7 @@ impl Manifests {
             allowed,
             sites: HashMap::new(),
             subscribers: HashMap::new(),
-            by_conn: HashMap::new(),
+            by_socket: HashMap::new(),
             total_bytes: 0,
         }
     }
@@ -117,7 +118,7 @@ impl Manifests {
 
     /// Subscriptions over all connections.
     pub fn subscription_count(&self) -> usize {
-        self.by_conn.values().map(Vec::len).sum()
+        self.by_socket.values().map(Vec::len).sum()
     }
 
     /// The version held for `site`, if any.
@@ -172,7 +173,7 @@ impl Manifests {
                 bytes: bytes.len(),
             },
         );
-        let mut push_to: Vec<ConnId> = self
+        let mut push_to: Vec<SocketId> = self
             .subscribers
             .get(&site)
             .map(|s| s.iter().copied().collect())
@@ -189,28 +190,28 @@ impl Manifests {
         })
     }
 
-    /// Subscribes `conn` to `site`; returns the push to send now if the
+    /// Subscribes `socket` to `site`; returns the push to send now if the
     /// tracker holds an unexpired version above `have_version`.
     pub fn subscribe(
         &mut self,
         now: UnixTime,
-        conn: ConnId,
+        socket: SocketId,
         site: SiteKey,
         have_version: u64,
     ) -> Result<Option<ServerMessage>, ManifestReject> {
         if !self.cfg.enabled {
             return Err(ManifestReject::Disabled);
         }
-        let held = self.by_conn.entry(conn).or_default();
+        let held = self.by_socket.entry(socket).or_default();
         if !held.contains(&site) {
             if held.len() >= self.cfg.max_subscriptions_per_connection {
                 if held.is_empty() {
-                    self.by_conn.remove(&conn);
+                    self.by_socket.remove(&socket);
                 }
                 return Err(ManifestReject::TooManySubscriptions);
             }
             held.push(site);
-            self.subscribers.entry(site).or_default().insert(conn);
+            self.subscribers.entry(site).or_default().insert(socket);
         }
         let Some(current) = self.sites.get(&site).and_then(|s| s.guard.current()) else {
             return Ok(None);
@@ -227,10 +228,10 @@ impl Manifests {
     }
 
     /// The connection closed: forget its subscriptions.
-    pub fn disconnect(&mut self, conn: ConnId) {
-        for site in self.by_conn.remove(&conn).unwrap_or_default() {
+    pub fn disconnect(&mut self, socket: SocketId) {
+        for site in self.by_socket.remove(&socket).unwrap_or_default() {
             if let Some(subs) = self.subscribers.get_mut(&site) {
-                subs.remove(&conn);
+                subs.remove(&socket);
                 if subs.is_empty() {
                     self.subscribers.remove(&site);
                 }
@@ -268,21 +269,27 @@ mod tests {
     #[test]
     fn publish_pushes_to_subscribers_of_that_site_only() {
         let mut m = Manifests::new(ManifestConfig::default());
-        assert_eq!(m.subscribe(UnixTime(NOW), ConnId(1), site(7), 0), Ok(None));
-        m.subscribe(UnixTime(NOW), ConnId(2), site(7), 0).unwrap();
-        m.subscribe(UnixTime(NOW), ConnId(3), site(8), 0).unwrap();
+        assert_eq!(
+            m.subscribe(UnixTime(NOW), SocketId(1), site(7), 0),
+            Ok(None)
+        );
+        m.subscribe(UnixTime(NOW), SocketId(2), site(7), 0).unwrap();
+        m.subscribe(UnixTime(NOW), SocketId(3), site(8), 0).unwrap();
         let p = m.publish(UnixTime(NOW), &signed(7, 1)).unwrap();
         assert_eq!(p.version, 1);
-        assert_eq!(p.push_to, vec![ConnId(1), ConnId(2)]);
+        assert_eq!(p.push_to, vec![SocketId(1), SocketId(2)]);
         // A late subscriber gets it at once, one that has it does not.
         assert!(matches!(
-            m.subscribe(UnixTime(NOW), ConnId(4), site(7), 0),
+            m.subscribe(UnixTime(NOW), SocketId(4), site(7), 0),
             Ok(Some(ServerMessage::ManifestPush { version: 1, .. }))
         ));
-        assert_eq!(m.subscribe(UnixTime(NOW), ConnId(5), site(7), 1), Ok(None));
-        m.disconnect(ConnId(1));
+        assert_eq!(
+            m.subscribe(UnixTime(NOW), SocketId(5), site(7), 1),
+            Ok(None)
+        );
+        m.disconnect(SocketId(1));
         let p = m.publish(UnixTime(NOW), &signed(7, 2)).unwrap();
-        assert_eq!(p.push_to, vec![ConnId(2), ConnId(4), ConnId(5)]);
+        assert_eq!(p.push_to, vec![SocketId(2), SocketId(4), SocketId(5)]);
     }
 
     #[test]
@@ -341,9 +348,9 @@ mod tests {
             m.publish(UnixTime(NOW), &signed(9, 1)),
             Err(ManifestReject::NotAllowed)
         );
-        m.subscribe(UnixTime(NOW), ConnId(1), site(8), 0).unwrap();
+        m.subscribe(UnixTime(NOW), SocketId(1), site(8), 0).unwrap();
         assert_eq!(
-            m.subscribe(UnixTime(NOW), ConnId(1), site(7), 0),
+            m.subscribe(UnixTime(NOW), SocketId(1), site(7), 0),
             Err(ManifestReject::TooManySubscriptions)
         );
         assert_eq!(m.subscription_count(), 1);

@@ -1,12 +1,18 @@
-//! The IO shell: TCP accept with connection caps, HTTP/1 with a handshake
-//! deadline, WebSocket framing and size limits, a token bucket and a
-//! bounded outbound queue per connection; decoded messages are routed to
-//! [`Swarms`] and [`Manifests`] and their outputs queued to connections.
+//! The socket holder: TCP accept with connection caps, HTTP/1 with a
+//! handshake deadline, WebSocket framing and size limits, a token bucket
+//! and a bounded outbound queue per connection. Decoded messages go into
+//! the pure [`Hub`] as [`Input`]s; its [`Outbox`] is serialised and queued
+//! to sockets. No swarm or manifest rule lives here.
 //!
 //! One task per connection reads frames and writes its queue. Nothing a
 //! client sends is buffered beyond the configured message size, nothing
 //! queued to a client beyond `outbound_queue_len` messages: a client that
 //! does not read is closed (slow consumer, send timeout), never waited for.
+//!
+//! The state is two hubs, one per [`Part`], each behind its own mutex held
+//! only for [`Hub::handle`]: decoding happens before it, serialising and
+//! queueing after it. In a cluster this module is the socket holder and
+//! the inputs travel to swarm owners (see [`crate::hub`]).
 //!
 //! Endpoints: `/` and `/announce` (WebSocket, the tracker), `/publish`
 //! (WebSocket with the larger publish message limit), `/healthz`,
@@ -28,16 +34,16 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures_util::SinkExt as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use peerhost_core::signal::{ClientMessage, InfoHash, ServerMessage, SignalError};
+use peerhost_core::signal::{ACTION_ANNOUNCE, ClientMessage, SignalError};
 use peerhost_core::time::{Instant as CoreInstant, UnixTime};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, watch};
 use tower::ServiceExt as _;
 
 use crate::config::Config;
-use crate::manifests::Manifests;
+use crate::hub::{Handled, Hub, Input, Now, Part};
 use crate::metrics::{Action, Gauges, Metrics, Reason, rss_bytes};
-use crate::swarm::{ConnId, Outgoing, Swarms};
+use crate::outbox::{Outbox, Outgoing, SocketId};
 
 /// Shared tracker state; cheap to clone.
 #[derive(Clone)]
@@ -45,18 +51,21 @@ pub struct AppState(Arc<Shared>);
 
 struct Shared {
     cfg: Config,
-    swarms: Mutex<Swarms>,
-    manifests: Mutex<Manifests>,
-    conns: RwLock<HashMap<ConnId, ConnHandle>>,
+    /// Receives [`Part::Swarms`] inputs: the announce hot path.
+    swarms: Mutex<Hub>,
+    /// Receives [`Part::Manifests`] inputs, so publishes and subscribes
+    /// never hold up announces.
+    manifests: Mutex<Hub>,
+    sockets: RwLock<HashMap<SocketId, SocketHandle>>,
     ips: Mutex<HashMap<IpAddr, usize>>,
     tcp_open: AtomicUsize,
-    next_conn: AtomicU64,
+    next_socket: AtomicU64,
     metrics: Metrics,
     epoch: std::time::Instant,
     shutdown: watch::Sender<bool>,
 }
 
-struct ConnHandle {
+struct SocketHandle {
     tx: mpsc::Sender<Utf8Bytes>,
     kill: Arc<Notify>,
 }
@@ -71,13 +80,13 @@ impl AppState {
     /// Fresh state under `cfg`.
     pub fn new(cfg: Config) -> Self {
         AppState(Arc::new(Shared {
-            swarms: Mutex::new(Swarms::new(cfg.swarm.clone())),
-            manifests: Mutex::new(Manifests::new(cfg.manifests.clone())),
+            swarms: Mutex::new(Hub::new(cfg.swarm.clone(), cfg.manifests.clone())),
+            manifests: Mutex::new(Hub::new(cfg.swarm.clone(), cfg.manifests.clone())),
             cfg,
-            conns: RwLock::new(HashMap::new()),
+            sockets: RwLock::new(HashMap::new()),
             ips: Mutex::new(HashMap::new()),
             tcp_open: AtomicUsize::new(0),
-            next_conn: AtomicU64::new(1),
+            next_socket: AtomicU64::new(1),
             metrics: Metrics::default(),
             epoch: std::time::Instant::now(),
             shutdown: watch::channel(false).0,
@@ -97,11 +106,12 @@ impl AppState {
     /// Gauges read from the swarm and manifest state.
     pub fn gauges(&self) -> Gauges {
         let (swarms, peers) = {
-            let s = lock(&self.0.swarms);
-            (s.swarm_count(), s.peer_count())
+            let hub = lock(&self.0.swarms);
+            (hub.swarms().swarm_count(), hub.swarms().peer_count())
         };
         let (sites, subscriptions) = {
-            let m = lock(&self.0.manifests);
+            let hub = lock(&self.0.manifests);
+            let m = hub.manifests();
             (m.site_count(), m.subscription_count())
         };
         Gauges {
@@ -118,16 +128,44 @@ impl AppState {
         self.0.shutdown.send_replace(true);
     }
 
-    fn now(&self) -> CoreInstant {
+    /// Monotonic time since this state was built.
+    fn uptime(&self) -> CoreInstant {
         CoreInstant(self.0.epoch.elapsed().as_millis() as u64)
     }
 
-    fn unix_now() -> UnixTime {
-        UnixTime(
+    /// The hub's notion of now: both clocks, read once per input.
+    fn now(&self) -> Now {
+        let unix = UnixTime(
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
-        )
+        );
+        Now {
+            mono: self.uptime(),
+            unix,
+        }
+    }
+
+    /// Hands `input` to the hub(s) holding the part it needs.
+    fn handle(&self, input: &Input, out: &mut Outbox) -> Result<Handled, Reason> {
+        let now = self.now();
+        let hub = match input.part() {
+            Part::Swarms => &self.0.swarms,
+            Part::Manifests => &self.0.manifests,
+            Part::Both => {
+                let _ = lock(&self.0.swarms).handle(now, &mut rand::rng(), input, out);
+                &self.0.manifests
+            }
+        };
+        lock(hub).handle(now, &mut rand::rng(), input, out)
+    }
+
+    /// Hands a non-message input to the hubs; such inputs always succeed
+    /// and reply to nobody.
+    fn housekeeping(&self, input: Input) {
+        let mut out = Outbox::default();
+        let _ = self.handle(&input, &mut out);
+        debug_assert!(out.is_empty());
     }
 
     /// Admits one TCP connection from `ip`, or refuses it over a cap.
@@ -151,179 +189,99 @@ impl AppState {
         })
     }
 
-    /// Serialises and queues `out`; a full queue marks that connection for closing.
-    fn dispatch(&self, out: &mut Vec<Outgoing>) {
+    /// Serialises and queues everything in `out`, leaving it empty; a full
+    /// queue marks that socket for closing.
+    fn dispatch(&self, out: &mut Outbox) {
         if out.is_empty() {
             return;
         }
-        let texts: Vec<(ConnId, Utf8Bytes)> = out
+        // Serialise before taking the lock: writers (socket open and close)
+        // wait only for the queueing.
+        let texts: Vec<(SocketId, Utf8Bytes)> = out
+            .messages
             .drain(..)
             .map(|o| (o.to, Utf8Bytes::from(o.msg.to_json())))
             .collect();
-        let conns = self.0.conns.read().unwrap_or_else(|e| e.into_inner());
+        // One serialisation for every recipient.
+        let broadcast = out
+            .broadcast
+            .take()
+            .map(|b| (b.to, Utf8Bytes::from(b.msg.to_json())));
+        let sockets = self.0.sockets.read().unwrap_or_else(|e| e.into_inner());
         for (to, text) in texts {
-            queue(&conns, to, text);
+            queue(&sockets, to, text);
+        }
+        if let Some((recipients, text)) = broadcast {
+            for to in recipients {
+                queue(&sockets, to, text.clone());
+            }
         }
     }
 
-    fn error(out: &mut Vec<Outgoing>, to: ConnId, action: &str, why: String, ih: Option<InfoHash>) {
-        out.push(Outgoing {
-            to,
-            msg: ServerMessage::Error {
-                action: action.to_owned(),
-                failure_reason: why,
-                info_hash: ih,
-            },
-        });
-    }
-
-    /// Handles one text message of `conn`; `Err` says why it was refused.
-    fn handle_text(&self, conn: ConnId, text: &str, out: &mut Vec<Outgoing>) -> Result<(), Reason> {
+    /// Decodes one text message of `socket` and hands it to the hub;
+    /// `Err` says why it was refused (the error reply is in `out`).
+    fn handle_text(&self, socket: SocketId, text: &str, out: &mut Outbox) -> Result<(), Reason> {
         let m = &self.0.metrics;
         let msg = match ClientMessage::from_json(text) {
             Ok(msg) => msg,
             Err(SignalError::UnknownAction(action)) => {
                 m.message_in(Action::Unknown, text.len());
-                Self::error(out, conn, &action, "unknown action".into(), None);
+                let why = "unknown action".into();
+                out.messages
+                    .push(Outgoing::error(socket, &action, why, None));
                 return Err(Reason::UnknownAction);
             }
             Err(e) => {
                 m.message_in(Action::Malformed, text.len());
-                Self::error(out, conn, "announce", e.to_string(), None);
+                let why = e.to_string();
+                out.messages
+                    .push(Outgoing::error(socket, ACTION_ANNOUNCE, why, None));
                 return Err(Reason::Malformed);
             }
         };
-        match msg {
-            ClientMessage::Announce(a) => {
-                m.message_in(Action::Announce, text.len());
-                let now = self.now();
-                let r = lock(&self.0.swarms).announce(now, &mut rand::rng(), conn, &a, out);
-                match r {
-                    Ok(o) => {
-                        m.announce_response();
-                        m.offers_relayed(o.offers_relayed);
-                        if o.offers_dropped > 0 {
-                            m.reject_n(Reason::OffersDropped, o.offers_dropped as u64);
-                        }
-                        Ok(())
-                    }
-                    Err(rej) => {
-                        Self::error(out, conn, "announce", rej.to_string(), Some(a.info_hash));
-                        Err(rej.reason())
-                    }
+        m.message_in(action_of(&msg), text.len());
+        // Borrowed by the hub, so its SDPs or manifest bytes are freed when
+        // this returns, after the lock is released.
+        let input = Input::Message { socket, msg };
+        let handled = self.handle(&input, out)?;
+        match handled {
+            Handled::Announced(o) => {
+                m.announce_response();
+                m.offers_relayed(o.offers_relayed);
+                if o.offers_dropped > 0 {
+                    m.reject_n(Reason::OffersDropped, o.offers_dropped as u64);
                 }
             }
-            ClientMessage::Answer(a) => {
-                m.message_in(Action::Answer, text.len());
-                let now = self.now();
-                let r = lock(&self.0.swarms).answer(now, conn, &a, out);
-                match r {
-                    Ok(()) => {
-                        m.answer_relayed();
-                        Ok(())
-                    }
-                    Err(rej) => {
-                        Self::error(out, conn, "announce", rej.to_string(), Some(a.info_hash));
-                        Err(rej.reason())
-                    }
-                }
+            Handled::Answered => m.answer_relayed(),
+            Handled::Published { version, pushes } => {
+                m.manifest_published();
+                m.manifest_pushes(pushes);
+                tracing::info!(version, pushes, "manifest published");
             }
-            ClientMessage::Scrape { info_hashes } => {
-                m.message_in(Action::Scrape, text.len());
-                let r = if self.0.cfg.swarm.allow_scrape {
-                    lock(&self.0.swarms)
-                        .scrape(&info_hashes)
-                        .map_err(|rej| (rej.to_string(), rej.reason()))
-                } else {
-                    Err(("scrape is disabled".to_owned(), Reason::ScrapeDisabled))
-                };
-                match r {
-                    Ok(msg) => {
-                        out.push(Outgoing { to: conn, msg });
-                        Ok(())
-                    }
-                    Err((why, reason)) => {
-                        Self::error(out, conn, "scrape", why, None);
-                        Err(reason)
-                    }
-                }
-            }
-            ClientMessage::PublishManifest { manifest } => {
-                m.message_in(Action::Publish, text.len());
-                let r = lock(&self.0.manifests).publish(Self::unix_now(), &manifest);
-                match r {
-                    Ok(p) => {
-                        m.manifest_published();
-                        m.manifest_pushes(p.push_to.len());
-                        tracing::info!(
-                            version = p.version,
-                            pushes = p.push_to.len(),
-                            "manifest published"
-                        );
-                        out.push(Outgoing {
-                            to: conn,
-                            msg: ServerMessage::PublishResult { version: p.version },
-                        });
-                        self.dispatch(out);
-                        // One serialisation for every subscriber.
-                        let text = Utf8Bytes::from(p.push.to_json());
-                        let conns = self.0.conns.read().unwrap_or_else(|e| e.into_inner());
-                        for to in p.push_to {
-                            queue(&conns, to, text.clone());
-                        }
-                        Ok(())
-                    }
-                    Err(rej) => {
-                        Self::error(
-                            out,
-                            conn,
-                            peerhost_core::signal::ACTION_PUBLISH,
-                            rej.to_string(),
-                            None,
-                        );
-                        Err(rej.reason())
-                    }
-                }
-            }
-            ClientMessage::SubscribeManifest {
-                site_key,
-                have_version,
-            } => {
-                m.message_in(Action::Subscribe, text.len());
-                let r = lock(&self.0.manifests).subscribe(
-                    Self::unix_now(),
-                    conn,
-                    site_key,
-                    have_version,
-                );
-                match r {
-                    Ok(push) => {
-                        if let Some(msg) = push {
-                            m.manifest_pushes(1);
-                            out.push(Outgoing { to: conn, msg });
-                        }
-                        Ok(())
-                    }
-                    Err(rej) => {
-                        Self::error(
-                            out,
-                            conn,
-                            peerhost_core::signal::ACTION_MANIFEST,
-                            rej.to_string(),
-                            None,
-                        );
-                        Err(rej.reason())
-                    }
-                }
-            }
+            Handled::Subscribed { pushed: true } => m.manifest_pushes(1),
+            Handled::Scraped
+            | Handled::Subscribed { pushed: false }
+            | Handled::Closed
+            | Handled::Ticked => {}
         }
+        Ok(())
+    }
+}
+
+fn action_of(msg: &ClientMessage) -> Action {
+    match msg {
+        ClientMessage::Announce(_) => Action::Announce,
+        ClientMessage::Answer(_) => Action::Answer,
+        ClientMessage::Scrape { .. } => Action::Scrape,
+        ClientMessage::PublishManifest { .. } => Action::Publish,
+        ClientMessage::SubscribeManifest { .. } => Action::Subscribe,
     }
 }
 
 /// Queues `text` to `to`; a full queue marks the connection for closing
 /// (slow consumer) instead of waiting or buffering more.
-fn queue(conns: &HashMap<ConnId, ConnHandle>, to: ConnId, text: Utf8Bytes) {
-    if let Some(h) = conns.get(&to)
+fn queue(sockets: &HashMap<SocketId, SocketHandle>, to: SocketId, text: Utf8Bytes) {
+    if let Some(h) = sockets.get(&to)
         && let Err(mpsc::error::TrySendError::Full(_)) = h.tx.try_send(text)
     {
         h.kill.notify_one();
@@ -422,8 +380,7 @@ async fn clean_loop(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let now = state.now();
-        lock(&state.0.swarms).clean(now);
+        state.housekeeping(Input::Tick);
     }
 }
 
@@ -547,30 +504,30 @@ fn classify(e: axum::Error) -> Reason {
 const WRITE_BATCH: usize = 32;
 
 async fn write_queued(
-    socket: &mut WebSocket,
+    ws: &mut WebSocket,
     first: Utf8Bytes,
     rx: &mut mpsc::Receiver<Utf8Bytes>,
     metrics: &Metrics,
 ) -> Result<(), axum::Error> {
     metrics.message_out(first.len());
-    socket.feed(Message::Text(first)).await?;
+    ws.feed(Message::Text(first)).await?;
     for _ in 1..WRITE_BATCH {
         let Ok(more) = rx.try_recv() else { break };
         metrics.message_out(more.len());
-        socket.feed(Message::Text(more)).await?;
+        ws.feed(Message::Text(more)).await?;
     }
-    socket.flush().await
+    ws.flush().await
 }
 
-async fn connection(state: AppState, mut socket: WebSocket, adm: Option<Arc<Admission>>) {
+async fn connection(state: AppState, mut ws: WebSocket, adm: Option<Arc<Admission>>) {
     let s = &*state.0;
     let c = &s.cfg.connection;
-    let conn = ConnId(s.next_conn.fetch_add(1, Ordering::Relaxed));
+    let id = SocketId(s.next_socket.fetch_add(1, Ordering::Relaxed));
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(c.outbound_queue_len);
     let kill = Arc::new(Notify::new());
-    s.conns.write().unwrap_or_else(|e| e.into_inner()).insert(
-        conn,
-        ConnHandle {
+    s.sockets.write().unwrap_or_else(|e| e.into_inner()).insert(
+        id,
+        SocketHandle {
             tx,
             kill: kill.clone(),
         },
@@ -581,7 +538,7 @@ async fn connection(state: AppState, mut socket: WebSocket, adm: Option<Arc<Admi
     tokio::pin!(idle);
     let mut bucket = TokenBucket::new(c.messages_per_sec, c.message_burst);
     let (mut rate_strikes, mut protocol_strikes) = (0u32, 0u32);
-    let mut out: Vec<Outgoing> = Vec::new();
+    let mut out = Outbox::default();
 
     // Shutdown may have begun before this connection was upgraded.
     let stopping = *stop.borrow_and_update();
@@ -594,14 +551,14 @@ async fn connection(state: AppState, mut socket: WebSocket, adm: Option<Arc<Admi
                 () = kill.notified() => break (Some(Reason::SlowConsumer), 1008),
                 _ = stop.changed() => break (None, 1001),
                 Some(text) = rx.recv() => {
-                    match tokio::time::timeout(c.send_timeout(), write_queued(&mut socket, text, &mut rx, &s.metrics)).await {
+                    match tokio::time::timeout(c.send_timeout(), write_queued(&mut ws, text, &mut rx, &s.metrics)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => break (Some(Reason::WebSocketError), 1011),
                         Err(_) => break (Some(Reason::SendTimeout), 1008),
                     }
                 }
                 () = &mut idle => break (Some(Reason::Idle), 1000),
-                msg = socket.recv() => {
+                msg = ws.recv() => {
                     let text = match msg {
                         None | Some(Ok(Message::Close(_))) => break (None, 1000),
                         Some(Err(e)) => {
@@ -634,12 +591,13 @@ async fn connection(state: AppState, mut socket: WebSocket, adm: Option<Arc<Admi
                         if rate_strikes > c.rate_limit_strikes {
                             break (Some(Reason::TooManyStrikes), 1008);
                         }
-                        AppState::error(&mut out, conn, "announce", "rate limited".into(), None);
+                        let why = "rate limited".into();
+                        out.messages.push(Outgoing::error(id, ACTION_ANNOUNCE, why, None));
                         state.dispatch(&mut out);
                         continue;
                     }
                     rate_strikes = 0;
-                    match state.handle_text(conn, text.as_str(), &mut out) {
+                    match state.handle_text(id, text.as_str(), &mut out) {
                         Ok(()) => {
                             protocol_strikes = 0;
                             idle.as_mut().reset(tokio::time::Instant::now() + c.idle_timeout());
@@ -658,12 +616,11 @@ async fn connection(state: AppState, mut socket: WebSocket, adm: Option<Arc<Admi
         }
     };
 
-    s.conns
+    s.sockets
         .write()
         .unwrap_or_else(|e| e.into_inner())
-        .remove(&conn);
-    lock(&s.swarms).disconnect(conn);
-    lock(&s.manifests).disconnect(conn);
+        .remove(&id);
+    state.housekeeping(Input::Closed { socket: id });
     if let Some(r) = reason {
         s.metrics.reject(r);
     }
@@ -672,11 +629,8 @@ async fn connection(state: AppState, mut socket: WebSocket, adm: Option<Arc<Admi
         code,
         reason: Utf8Bytes::from_static(reason.map_or("", Reason::as_str)),
     };
-    let _ = tokio::time::timeout(
-        Duration::from_secs(1),
-        socket.send(Message::Close(Some(frame))),
-    )
-    .await;
+    let _ =
+        tokio::time::timeout(Duration::from_secs(1), ws.send(Message::Close(Some(frame)))).await;
     drop(adm);
 }
 
@@ -695,7 +649,7 @@ async fn stats_json(State(state): State<AppState>) -> Response {
     let mut snap =
         serde_json::to_value(state.metrics().snapshot(state.gauges())).unwrap_or_default();
     if let Some(o) = snap.as_object_mut() {
-        o.insert("uptime_ms".into(), state.now().as_millis().into());
+        o.insert("uptime_ms".into(), state.uptime().as_millis().into());
     }
     axum::Json(snap).into_response()
 }
@@ -707,51 +661,5 @@ async fn stats_page(State(state): State<AppState>) -> Response {
     Html(STATS_HTML).into_response()
 }
 
-const STATS_HTML: &str = r##"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>peerhost tracker</title>
-<style>
-body{font:14px system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse}td{padding:2px 12px 2px 0}td:last-child{text-align:right;font-variant-numeric:tabular-nums}
-canvas{border:1px solid #ccc;margin-top:1em}.k{color:#06c}.c{color:#c60}
-</style></head><body>
-<h1>peerhost tracker</h1>
-<table id="t"></table>
-<canvas id="c" width="720" height="200"></canvas>
-<p><span class="k">&#9632; messages/s</span> &nbsp; <span class="c">&#9632; connections</span> (last 2 minutes, each scaled to its own maximum)</p>
-<script>
-"use strict";
-const N = 120, rate = [], conns = [];
-let prev = null;
-const fields = ["connections","peers","swarms","sites","subscriptions","messages_in","messages_out",
-  "announce_responses","offers_relayed","answers_relayed","rejects","bytes_in","bytes_out","rss_bytes","uptime_ms"];
-function draw() {
-  const c = document.getElementById("c"), g = c.getContext("2d");
-  g.clearRect(0, 0, c.width, c.height);
-  for (const [data, color] of [[rate, "#06c"], [conns, "#c60"]]) {
-    const max = Math.max(1, ...data);
-    g.strokeStyle = color; g.beginPath();
-    data.forEach((v, i) => {
-      const x = i * c.width / (N - 1), y = c.height - 4 - v / max * (c.height - 8);
-      i ? g.lineTo(x, y) : g.moveTo(x, y);
-    });
-    g.stroke();
-  }
-}
-async function poll() {
-  try {
-    const s = await (await fetch("stats.json", {cache: "no-store"})).json();
-    document.getElementById("t").innerHTML =
-      fields.map(f => `<tr><td>${f}</td><td>${Number(s[f] ?? 0).toLocaleString()}</td></tr>`).join("");
-    if (prev) {
-      const dt = Math.max(1, s.uptime_ms - prev.uptime_ms) / 1000;
-      rate.push((s.messages_in - prev.messages_in) / dt);
-      conns.push(s.connections);
-      if (rate.length > N) { rate.shift(); conns.shift(); }
-      draw();
-    }
-    prev = s;
-  } catch (e) { /* tracker restarting: keep polling */ }
-}
-poll(); setInterval(poll, 1000);
-</script></body></html>
-"##;
+/// The live `/stats` page: polls `stats.json` once a second.
+const STATS_HTML: &str = include_str!("stats.html");

@@ -3,8 +3,8 @@
 //!
 //! Plain functions over [`Swarms`] that take `now`, an RNG and an output
 //! buffer; no sockets, no clock, no locks, so every rule is unit-tested
-//! here. The server owns one `Swarms` behind a mutex and turns each
-//! [`Outgoing`] into a WebSocket send.
+//! here (`swarm/tests.rs`). The hub (`hub.rs`) owns the one `Swarms` and
+//! routes announces, answers, scrapes and closed sockets to it.
 //!
 //! Rules (threats T3–T5 of the threat model):
 //! - A `(swarm, peer_id)` is bound to the connection that first announced
@@ -31,19 +31,7 @@ use rand::Rng;
 
 use crate::config::SwarmConfig;
 use crate::metrics::Reason;
-
-/// The tracker's name for one WebSocket connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub u64);
-
-/// A message for one connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
-    /// The connection to send to.
-    pub to: ConnId,
-    /// What to send.
-    pub msg: ServerMessage,
-}
+use crate::outbox::{Outgoing, SocketId};
 
 /// Why a request was refused. The requester is to blame in every case.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +60,9 @@ pub enum Reject {
     /// An SDP failed the shape check.
     #[error("{0}")]
     BadSdp(SignalError),
+    /// Scrapes are switched off (`swarm.allow_scrape = false`).
+    #[error("scrape is disabled")]
+    ScrapeDisabled,
     /// A scrape naming no swarm (full scrapes are not served).
     #[error("full scrapes are not allowed")]
     FullScrape,
@@ -92,6 +83,7 @@ impl Reject {
             Reject::NotInSwarm => Reason::NotInSwarm,
             Reject::UnsolicitedAnswer => Reason::UnsolicitedAnswer,
             Reject::BadSdp(_) => Reason::BadSdp,
+            Reject::ScrapeDisabled => Reason::ScrapeDisabled,
             Reject::FullScrape => Reason::FullScrape,
             Reject::TooManyScrapeHashes => Reason::ScrapeHashes,
         }
@@ -116,7 +108,7 @@ struct Expecting {
 
 #[derive(Debug, Clone)]
 struct Peer {
-    conn: ConnId,
+    socket: SocketId,
     seeder: bool,
     expires: Instant,
     expecting: Vec<Expecting>,
@@ -148,7 +140,7 @@ impl Swarm {
 pub struct Swarms {
     cfg: SwarmConfig,
     swarms: HashMap<InfoHash, Swarm>,
-    conns: HashMap<ConnId, Vec<(InfoHash, PeerId)>>,
+    sockets: HashMap<SocketId, Vec<(InfoHash, PeerId)>>,
     peers: usize,
 }
 
@@ -158,7 +150,7 @@ impl Swarms {
         Swarms {
             cfg,
             swarms: HashMap::new(),
-            conns: HashMap::new(),
+            sockets: HashMap::new(),
             peers: 0,
         }
     }
@@ -182,13 +174,13 @@ impl Swarms {
         Duration::from_secs(secs)
     }
 
-    /// Handles an announce from `conn`: joins, updates or leaves the swarm,
+    /// Handles an announce from `socket`: joins, updates or leaves the swarm,
     /// answers the announcer, and relays its offers to distinct random peers.
     pub fn announce<R: Rng + ?Sized>(
         &mut self,
         now: Instant,
         rng: &mut R,
-        conn: ConnId,
+        socket: SocketId,
         a: &Announce,
         out: &mut Vec<Outgoing>,
     ) -> Result<AnnounceOutcome, Reject> {
@@ -214,7 +206,7 @@ impl Swarms {
             .get(&a.info_hash)
             .and_then(|s| s.peers.get(&a.peer_id));
         let takeover = match existing {
-            Some(p) if p.conn == conn => false,
+            Some(p) if p.socket == socket => false,
             Some(p) if p.expires > now => return Err(Reject::PeerIdTaken),
             Some(_) => true,
             None => false,
@@ -225,7 +217,7 @@ impl Swarms {
             if exists && !takeover {
                 self.remove_peer(&a.info_hash, &a.peer_id);
             }
-            self.respond(a, conn, out);
+            self.respond(a, socket, out);
             return Ok(outcome);
         }
 
@@ -235,7 +227,7 @@ impl Swarms {
         }
         let is_new = takeover || !exists;
         if is_new {
-            let held = self.conns.get(&conn).map_or(&[][..], Vec::as_slice);
+            let held = self.sockets.get(&socket).map_or(&[][..], Vec::as_slice);
             if held.iter().any(|(ih, _)| *ih == a.info_hash) {
                 return Err(Reject::OnePeerIdPerSwarm);
             }
@@ -280,22 +272,22 @@ impl Swarms {
                 let (i, _) = swarm.peers.insert_full(
                     a.peer_id,
                     Peer {
-                        conn,
+                        socket,
                         seeder,
                         expires,
                         expecting: Vec::new(),
                     },
                 );
                 self.peers += 1;
-                self.conns
-                    .entry(conn)
+                self.sockets
+                    .entry(socket)
                     .or_default()
                     .push((a.info_hash, a.peer_id));
                 i
             }
         };
 
-        self.respond(a, conn, out);
+        self.respond(a, socket, out);
         if offers.is_empty() {
             return Ok(outcome);
         }
@@ -307,7 +299,7 @@ impl Swarms {
             .expect("swarm inserted above");
         let n = swarm.peers.len();
         let amount = n.min(offers.len() + 1);
-        let mut recipients: Vec<(PeerId, ConnId)> = Vec::with_capacity(offers.len());
+        let mut recipients: Vec<(PeerId, SocketId)> = Vec::with_capacity(offers.len());
         for i in rand::seq::index::sample(rng, n, amount) {
             if i == self_index || recipients.len() == offers.len() {
                 continue;
@@ -315,7 +307,7 @@ impl Swarms {
             if let Some((id, p)) = swarm.peers.get_index(i)
                 && p.expires > now
             {
-                recipients.push((*id, p.conn));
+                recipients.push((*id, p.socket));
             }
         }
         let offer_expires = now + Self::ttl(self.cfg.offer_ttl_secs);
@@ -324,7 +316,7 @@ impl Swarms {
             return Ok(outcome);
         };
         me.expecting.retain(|e| e.expires > now);
-        for ((to_peer, to_conn), offer) in recipients.iter().zip(offers) {
+        for ((to_peer, to_socket), offer) in recipients.iter().zip(offers) {
             if me.expecting.len() >= max_pending {
                 me.expecting.remove(0);
             }
@@ -334,7 +326,7 @@ impl Swarms {
                 expires: offer_expires,
             });
             out.push(Outgoing {
-                to: *to_conn,
+                to: *to_socket,
                 msg: ServerMessage::Offer(RelayedOffer {
                     info_hash: a.info_hash,
                     peer_id: a.peer_id,
@@ -347,10 +339,10 @@ impl Swarms {
         Ok(outcome)
     }
 
-    fn respond(&self, a: &Announce, conn: ConnId, out: &mut Vec<Outgoing>) {
+    fn respond(&self, a: &Announce, socket: SocketId, out: &mut Vec<Outgoing>) {
         let (complete, incomplete) = self.counts(&a.info_hash);
         out.push(Outgoing {
-            to: conn,
+            to: socket,
             msg: ServerMessage::AnnounceResponse {
                 info_hash: a.info_hash,
                 interval: self.cfg.announce_interval_secs,
@@ -360,12 +352,12 @@ impl Swarms {
         });
     }
 
-    /// Handles an answer from `conn`: forwards it to the offerer if, and
+    /// Handles an answer from `socket`: forwards it to the offerer if, and
     /// only if, that offer was relayed to this peer and is still pending.
     pub fn answer(
         &mut self,
         now: Instant,
-        conn: ConnId,
+        socket: SocketId,
         m: &AnswerMsg,
         out: &mut Vec<Outgoing>,
     ) -> Result<(), Reject> {
@@ -378,7 +370,7 @@ impl Swarms {
             .get_mut(&m.info_hash)
             .ok_or(Reject::NotInSwarm)?;
         let answerer = swarm.peers.get_mut(&m.peer_id).ok_or(Reject::NotInSwarm)?;
-        if answerer.conn != conn {
+        if answerer.socket != socket {
             return Err(Reject::PeerIdTaken);
         }
         answerer.expires = now + peer_ttl;
@@ -393,7 +385,7 @@ impl Swarms {
             .ok_or(Reject::UnsolicitedAnswer)?;
         offerer.expecting.swap_remove(pos);
         out.push(Outgoing {
-            to: offerer.conn,
+            to: offerer.socket,
             msg: ServerMessage::Answer(RelayedAnswer {
                 info_hash: m.info_hash,
                 peer_id: m.peer_id,
@@ -406,6 +398,9 @@ impl Swarms {
 
     /// Seeders and leechers of each named swarm (unknown ones report zeros).
     pub fn scrape(&self, info_hashes: &[InfoHash]) -> Result<ServerMessage, Reject> {
+        if !self.cfg.allow_scrape {
+            return Err(Reject::ScrapeDisabled);
+        }
         if info_hashes.is_empty() {
             return Err(Reject::FullScrape);
         }
@@ -431,12 +426,12 @@ impl Swarms {
 
     /// The connection closed: every peer it held leaves its swarm (the
     /// synthetic `stopped` of WebTorrent trackers).
-    pub fn disconnect(&mut self, conn: ConnId) {
-        for (ih, pid) in self.conns.remove(&conn).unwrap_or_default() {
+    pub fn disconnect(&mut self, socket: SocketId) {
+        for (ih, pid) in self.sockets.remove(&socket).unwrap_or_default() {
             let Some(swarm) = self.swarms.get_mut(&ih) else {
                 continue;
             };
-            if swarm.peers.get(&pid).is_some_and(|p| p.conn == conn) {
+            if swarm.peers.get(&pid).is_some_and(|p| p.socket == socket) {
                 swarm.remove(&pid);
                 self.peers -= 1;
                 if swarm.peers.is_empty() {
@@ -457,22 +452,22 @@ impl Swarms {
         if swarm.peers.is_empty() {
             self.swarms.remove(ih);
         }
-        if let Some(held) = self.conns.get_mut(&p.conn) {
+        if let Some(held) = self.sockets.get_mut(&p.socket) {
             held.retain(|(h, id)| !(h == ih && id == pid));
             if held.is_empty() {
-                self.conns.remove(&p.conn);
+                self.sockets.remove(&p.socket);
             }
         }
     }
 
     /// Drops peers that stopped announcing and offers nobody answered.
     pub fn clean(&mut self, now: Instant) {
-        let mut gone: Vec<(ConnId, InfoHash, PeerId)> = Vec::new();
+        let mut gone: Vec<(SocketId, InfoHash, PeerId)> = Vec::new();
         self.swarms.retain(|ih, swarm| {
             let mut seeders_gone = 0;
             swarm.peers.retain(|pid, p| {
                 if p.expires <= now {
-                    gone.push((p.conn, *ih, *pid));
+                    gone.push((p.socket, *ih, *pid));
                     seeders_gone += usize::from(p.seeder);
                     false
                 } else {
@@ -484,11 +479,11 @@ impl Swarms {
             !swarm.peers.is_empty()
         });
         self.peers -= gone.len();
-        for (conn, ih, pid) in gone {
-            if let Some(held) = self.conns.get_mut(&conn) {
+        for (socket, ih, pid) in gone {
+            if let Some(held) = self.sockets.get_mut(&socket) {
                 held.retain(|(h, id)| !(*h == ih && *id == pid));
                 if held.is_empty() {
-                    self.conns.remove(&conn);
+                    self.sockets.remove(&socket);
                 }
             }
         }
@@ -496,385 +491,4 @@ impl Swarms {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use peerhost_core::signal::{Offer, Sdp};
-    use rand::SeedableRng;
-    use rand::rngs::SmallRng;
-
-    const IH: InfoHash = InfoHash([1; 20]);
-    const SDP: &str = "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n";
-
-    fn pid(n: u8) -> PeerId {
-        PeerId([n; 20])
-    }
-
-    fn offers(n: usize, tag: u8) -> Vec<Offer> {
-        (0..n)
-            .map(|i| Offer {
-                offer_id: OfferId([tag.wrapping_add(i as u8); 20]),
-                offer: Sdp::offer(SDP),
-            })
-            .collect()
-    }
-
-    fn ann(peer: u8, event: AnnounceEvent, offers: Vec<Offer>) -> Announce {
-        Announce {
-            info_hash: IH,
-            peer_id: pid(peer),
-            numwant: None,
-            uploaded: 0,
-            downloaded: 0,
-            left: Some(10),
-            event,
-            offers,
-        }
-    }
-
-    struct T {
-        s: Swarms,
-        rng: SmallRng,
-        out: Vec<Outgoing>,
-        now: Instant,
-    }
-
-    impl T {
-        fn new() -> Self {
-            Self::with(SwarmConfig::default())
-        }
-        fn with(cfg: SwarmConfig) -> Self {
-            T {
-                s: Swarms::new(cfg),
-                rng: SmallRng::seed_from_u64(7),
-                out: Vec::new(),
-                now: Instant(1_000),
-            }
-        }
-        fn announce(&mut self, conn: u64, a: Announce) -> Result<AnnounceOutcome, Reject> {
-            self.out.clear();
-            self.s
-                .announce(self.now, &mut self.rng, ConnId(conn), &a, &mut self.out)
-        }
-        fn answer(&mut self, conn: u64, from: u8, to: u8, offer_id: OfferId) -> Result<(), Reject> {
-            self.out.clear();
-            let m = AnswerMsg {
-                info_hash: IH,
-                peer_id: pid(from),
-                to_peer_id: pid(to),
-                offer_id,
-                answer: Sdp::answer(SDP),
-            };
-            self.s.answer(self.now, ConnId(conn), &m, &mut self.out)
-        }
-        fn offers_sent(&self) -> Vec<(ConnId, OfferId)> {
-            self.out
-                .iter()
-                .filter_map(|o| match &o.msg {
-                    ServerMessage::Offer(r) => Some((o.to, r.offer_id)),
-                    _ => None,
-                })
-                .collect()
-        }
-    }
-
-    #[test]
-    fn no_offers_no_peers() {
-        let mut t = T::new();
-        for p in 1..=5 {
-            t.announce(u64::from(p), ann(p, AnnounceEvent::Started, vec![]))
-                .unwrap();
-            assert_eq!(t.out.len(), 1, "only the announce response");
-            assert_eq!(t.out[0].to, ConnId(u64::from(p)));
-        }
-        assert_eq!(t.s.peer_count(), 5);
-        assert_eq!(t.s.counts(&IH), (0, 5));
-    }
-
-    #[test]
-    fn offers_go_to_distinct_random_peers_never_self() {
-        let mut t = T::new();
-        for p in 1..=20 {
-            t.announce(u64::from(p), ann(p, AnnounceEvent::Started, vec![]))
-                .unwrap();
-        }
-        let mut seen = std::collections::HashSet::new();
-        for round in 0..20u8 {
-            let o = t
-                .announce(1, ann(1, AnnounceEvent::Update, offers(5, round * 10)))
-                .unwrap();
-            assert_eq!(o.offers_relayed, 5);
-            assert!(matches!(
-                t.out[0].msg,
-                ServerMessage::AnnounceResponse { .. }
-            ));
-            let sent = t.offers_sent();
-            let conns: std::collections::HashSet<_> = sent.iter().map(|s| s.0).collect();
-            assert_eq!(conns.len(), 5, "distinct recipients");
-            assert!(!conns.contains(&ConnId(1)), "never the offerer");
-            seen.extend(conns);
-        }
-        assert!(seen.len() > 15, "recipients vary: {}", seen.len());
-    }
-
-    #[test]
-    fn more_offers_than_peers_and_over_the_cap() {
-        let mut t = T::new();
-        t.announce(2, ann(2, AnnounceEvent::Started, vec![]))
-            .unwrap();
-        let o = t
-            .announce(1, ann(1, AnnounceEvent::Started, offers(15, 0)))
-            .unwrap();
-        assert_eq!(o.offers_relayed, 1);
-        assert_eq!(o.offers_dropped, 5);
-        assert_eq!(t.offers_sent(), vec![(ConnId(2), OfferId([0; 20]))]);
-    }
-
-    #[test]
-    fn answer_forwarded_once_against_an_outstanding_offer() {
-        let mut t = T::new();
-        t.announce(2, ann(2, AnnounceEvent::Started, vec![]))
-            .unwrap();
-        t.announce(1, ann(1, AnnounceEvent::Started, offers(1, 50)))
-            .unwrap();
-        let oid = OfferId([50; 20]);
-        t.answer(2, 2, 1, oid).unwrap();
-        assert_eq!(t.out.len(), 1);
-        assert_eq!(t.out[0].to, ConnId(1));
-        assert!(
-            matches!(&t.out[0].msg, ServerMessage::Answer(a) if a.peer_id == pid(2) && a.offer_id == oid)
-        );
-        // One-shot.
-        assert_eq!(t.answer(2, 2, 1, oid), Err(Reject::UnsolicitedAnswer));
-        assert!(t.out.is_empty());
-    }
-
-    #[test]
-    fn unsolicited_answers_are_dropped() {
-        let mut t = T::new();
-        for p in 1..=3 {
-            t.announce(u64::from(p), ann(p, AnnounceEvent::Started, vec![]))
-                .unwrap();
-        }
-        // No offer at all.
-        assert_eq!(
-            t.answer(2, 2, 1, OfferId([9; 20])),
-            Err(Reject::UnsolicitedAnswer)
-        );
-        // An offer relayed to 2, answered by 3 (who never got it).
-        t.announce(1, ann(1, AnnounceEvent::Update, offers(2, 60)))
-            .unwrap();
-        let sent = t.offers_sent();
-        let (c, oid) = sent[0];
-        let other = if c == ConnId(2) { 3 } else { 2 };
-        assert_eq!(
-            t.answer(other, other as u8, 1, oid),
-            Err(Reject::UnsolicitedAnswer)
-        );
-        // Right peer id, wrong connection.
-        assert_eq!(t.answer(other, c.0 as u8, 1, oid), Err(Reject::PeerIdTaken));
-        // Answer from someone not in the swarm.
-        assert_eq!(t.answer(9, 9, 1, oid), Err(Reject::NotInSwarm));
-        assert!(t.out.is_empty());
-        // The real recipient still can.
-        t.answer(c.0, c.0 as u8, 1, oid).unwrap();
-    }
-
-    #[test]
-    fn offers_expire() {
-        let mut t = T::new();
-        t.announce(2, ann(2, AnnounceEvent::Started, vec![]))
-            .unwrap();
-        t.announce(1, ann(1, AnnounceEvent::Started, offers(1, 70)))
-            .unwrap();
-        t.now = t.now + Duration::from_secs(61);
-        assert_eq!(
-            t.answer(2, 2, 1, OfferId([70; 20])),
-            Err(Reject::UnsolicitedAnswer)
-        );
-    }
-
-    #[test]
-    fn spoofed_stopped_from_another_connection_is_refused() {
-        let mut t = T::new();
-        t.announce(1, ann(1, AnnounceEvent::Started, vec![]))
-            .unwrap();
-        assert_eq!(
-            t.announce(2, ann(1, AnnounceEvent::Stopped, vec![])),
-            Err(Reject::PeerIdTaken)
-        );
-        assert_eq!(
-            t.announce(2, ann(1, AnnounceEvent::Update, vec![])),
-            Err(Reject::PeerIdTaken)
-        );
-        assert_eq!(t.s.peer_count(), 1);
-        // The owner can stop.
-        t.announce(1, ann(1, AnnounceEvent::Stopped, vec![]))
-            .unwrap();
-        assert_eq!(t.s.peer_count(), 0);
-        assert_eq!(t.s.swarm_count(), 0);
-    }
-
-    #[test]
-    fn expired_binding_can_be_taken_over() {
-        let mut t = T::new();
-        t.announce(1, ann(1, AnnounceEvent::Started, vec![]))
-            .unwrap();
-        t.now = t.now + Duration::from_secs(181);
-        t.announce(2, ann(1, AnnounceEvent::Started, vec![]))
-            .unwrap();
-        assert_eq!(t.s.peer_count(), 1);
-        t.s.disconnect(ConnId(1));
-        assert_eq!(t.s.peer_count(), 1, "old connection no longer owns it");
-        t.s.disconnect(ConnId(2));
-        assert_eq!(t.s.peer_count(), 0);
-    }
-
-    #[test]
-    fn one_peer_id_per_swarm_per_connection() {
-        let mut t = T::new();
-        t.announce(1, ann(1, AnnounceEvent::Started, vec![]))
-            .unwrap();
-        assert_eq!(
-            t.announce(1, ann(2, AnnounceEvent::Started, vec![])),
-            Err(Reject::OnePeerIdPerSwarm)
-        );
-    }
-
-    #[test]
-    fn caps_hold() {
-        let mut t = T::with(SwarmConfig {
-            max_peers_per_swarm: 2,
-            max_swarms: 1,
-            max_swarms_per_connection: 1,
-            ..SwarmConfig::default()
-        });
-        t.announce(1, ann(1, AnnounceEvent::Started, vec![]))
-            .unwrap();
-        t.announce(2, ann(2, AnnounceEvent::Started, vec![]))
-            .unwrap();
-        assert_eq!(
-            t.announce(3, ann(3, AnnounceEvent::Started, vec![])),
-            Err(Reject::SwarmFull)
-        );
-        let mut other = ann(3, AnnounceEvent::Started, vec![]);
-        other.info_hash = InfoHash([2; 20]);
-        assert_eq!(t.announce(3, other.clone()), Err(Reject::TooManySwarms));
-        assert_eq!(
-            t.announce(1, other),
-            Err(Reject::TooManySwarmsPerConnection)
-        );
-    }
-
-    #[test]
-    fn bad_sdp_is_refused_before_any_state_change() {
-        let mut t = T::new();
-        let mut a = ann(1, AnnounceEvent::Started, offers(1, 0));
-        a.offers[0].offer = Sdp::offer("v=0\r\nm=video 9 RTP/SAVPF 96\r\n");
-        assert!(matches!(t.announce(1, a), Err(Reject::BadSdp(_))));
-        assert_eq!(t.s.peer_count(), 0);
-    }
-
-    #[test]
-    fn disconnect_and_clean_remove_peers_and_counts_stay_consistent() {
-        let mut t = T::new();
-        for p in 1..=4u8 {
-            let mut a = ann(p, AnnounceEvent::Started, vec![]);
-            a.left = Some(u64::from(p % 2));
-            t.announce(u64::from(p), a).unwrap();
-        }
-        assert_eq!(t.s.counts(&IH), (2, 2));
-        t.s.disconnect(ConnId(2)); // a seeder
-        assert_eq!(t.s.counts(&IH), (1, 2));
-        t.now = t.now + Duration::from_secs(100);
-        t.announce(3, ann(3, AnnounceEvent::Update, vec![]))
-            .unwrap();
-        t.now = t.now + Duration::from_secs(100);
-        t.s.clean(t.now);
-        assert_eq!(t.s.peer_count(), 1);
-        assert_eq!(t.s.counts(&IH), (0, 1));
-        t.s.disconnect(ConnId(3));
-        assert_eq!(t.s.peer_count(), 0);
-        assert_eq!(t.s.swarm_count(), 0);
-        assert!(t.s.conns.is_empty());
-    }
-
-    #[test]
-    fn pending_offers_per_peer_are_bounded() {
-        let mut t = T::with(SwarmConfig {
-            max_pending_offers_per_peer: 3,
-            ..SwarmConfig::default()
-        });
-        t.announce(2, ann(2, AnnounceEvent::Started, vec![]))
-            .unwrap();
-        for i in 0..10u8 {
-            t.announce(1, ann(1, AnnounceEvent::Update, offers(1, i)))
-                .unwrap();
-        }
-        let me = &t.s.swarms[&IH].peers[&pid(1)];
-        assert_eq!(me.expecting.len(), 3);
-        // The oldest were forgotten, the newest answerable.
-        assert_eq!(
-            t.answer(2, 2, 1, OfferId([0; 20])),
-            Err(Reject::UnsolicitedAnswer)
-        );
-        t.answer(2, 2, 1, OfferId([9; 20])).unwrap();
-    }
-
-    #[test]
-    fn scrape_limits() {
-        let mut t = T::new();
-        t.announce(1, ann(1, AnnounceEvent::Started, vec![]))
-            .unwrap();
-        assert_eq!(t.s.scrape(&[]), Err(Reject::FullScrape));
-        let many = vec![IH; 65];
-        assert_eq!(t.s.scrape(&many), Err(Reject::TooManyScrapeHashes));
-        let ServerMessage::ScrapeResponse { files } = t.s.scrape(&[IH]).unwrap() else {
-            panic!()
-        };
-        assert_eq!(files[0].1.incomplete, 1);
-    }
-
-    #[test]
-    fn randomized_operations_keep_invariants() {
-        let mut t = T::with(SwarmConfig {
-            max_peers_per_swarm: 8,
-            ..SwarmConfig::default()
-        });
-        let mut rng = SmallRng::seed_from_u64(99);
-        for step in 0..5_000u32 {
-            let conn = rng.random_range(1..12u64);
-            let peer = rng.random_range(1..12u8);
-            let mut a = ann(
-                peer,
-                AnnounceEvent::Update,
-                offers(rng.random_range(0..4), step as u8),
-            );
-            a.info_hash = InfoHash([rng.random_range(0..3u8); 20]);
-            a.left = Some(rng.random_range(0..2));
-            a.event = match rng.random_range(0..5) {
-                0 => AnnounceEvent::Stopped,
-                1 => AnnounceEvent::Started,
-                _ => AnnounceEvent::Update,
-            };
-            match rng.random_range(0..10) {
-                0 => t.s.disconnect(ConnId(conn)),
-                1 => {
-                    t.now = t.now + Duration::from_secs(rng.random_range(0..90));
-                    t.s.clean(t.now);
-                }
-                _ => {
-                    let _ = t.announce(conn, a);
-                }
-            }
-            let total: usize = t.s.swarms.values().map(|s| s.peers.len()).sum();
-            assert_eq!(total, t.s.peers);
-            for s in t.s.swarms.values() {
-                assert!(!s.peers.is_empty());
-                assert_eq!(s.seeders, s.peers.values().filter(|p| p.seeder).count());
-                assert!(s.peers.len() <= 8);
-            }
-            let held: usize = t.s.conns.values().map(Vec::len).sum();
-            assert_eq!(held, t.s.peers);
-        }
-    }
-}
+mod tests;
