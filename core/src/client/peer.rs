@@ -8,7 +8,6 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::checks::{HashFor, MAX_PENDING_SIGNATURES};
-use super::site::Site;
 use super::{Client, CloseReason, Event, ManifestSource, Misbehaviour, Output};
 use crate::manifest::{ManifestError, SignedManifest};
 use crate::piece::{Bitfield, PieceIndex};
@@ -232,7 +231,7 @@ impl Client {
         if active_version.is_none() && !matches!(frame, Frame::Handshake { .. }) {
             return Err(Misbehaviour::Protocol("frame before handshake"));
         }
-        let site_version = self.site.as_ref().map(Site::version);
+        let site_version = self.site.as_ref().map(|s| s.version());
         let same_version = active_version.is_some() && active_version == site_version;
         match frame {
             Frame::Handshake {
