@@ -10,14 +10,12 @@
 //! Embedding: `peerhost tracker` is [`cli::run`]; tests and other programs
 //! build an [`server::AppState`] and call [`server::serve`].
 
-pub mod bench;
 pub mod config;
 pub mod manifests;
 pub mod metrics;
 pub mod server;
 pub mod swarm;
 
-pub use bench::BenchArgs;
 pub use server::{AppState, app, serve};
 
 /// The `peerhost tracker` command.
