@@ -1,31 +1,19 @@
-//! The `peerhost` command, as a library so tests, benchmarks and other
-//! commands can reuse its parts.
+//! The `peerhost` command line: parses arguments, dispatches each
+//! subcommand to the crate that implements it, and turns errors into one
+//! line and an exit code.
 //!
-//! One module per subcommand ([`keygen`], [`publish`], [`verify`],
-//! [`push`], [`demo`]), each with its clap `Args` and a `run`; plus the pieces they
-//! share: the key-file format ([`keyfile`]), the counting static-file
-//! server ([`origin`]) and atomic writes ([`fsutil`]). Library functions
-//! return typed errors; only the `run` functions use `anyhow`.
+//! The subcommands live with what they drive: the site owner's
+//! (`keygen`, `publish`, `verify`, `push`, `demo`) in `peerhost-site`,
+//! `tracker` in `peerhost-tracker`, `seed` in `peerhost-seeder`, `bench` in
+//! `peerhost-bench`, and [`sim`] here over `peerhost-sim`.
 
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
-use peerhost_core::time::UnixTime;
+use peerhost_bench::{flash_crowd, ticker, tracker_load};
+use peerhost_site::{demo, keygen, publish, push, verify};
 
-pub mod browser_crowd;
-pub mod browser_driver;
-pub mod demo;
-pub mod flash_crowd;
-pub mod fsutil;
-pub mod keyfile;
-pub mod keygen;
-pub mod origin;
-pub mod publish;
-pub mod push;
 pub mod sim;
-pub mod ticker;
-pub mod verify;
 
 /// Exit code for success.
 pub const EXIT_OK: u8 = 0;
@@ -76,7 +64,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum Bench {
     /// Load-test the tracker side by side with Node's bittorrent-tracker.
-    Tracker(peerhost_tracker::BenchArgs),
+    Tracker(tracker_load::BenchArgs),
     /// A ticker updated every second: pushed manifests vs every visitor polling.
     Ticker(ticker::TickerArgs),
     /// A flash crowd of native peers against a bandwidth-capped origin,
@@ -119,7 +107,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<bool> {
         Command::Seed(args) => run_async(peerhost_seeder::cli::run(args.clone())),
         Command::Bench {
             what: Bench::Tracker(args),
-        } => run_async(peerhost_tracker::bench::run(args.clone())),
+        } => run_async(tracker_load::run(args.clone())),
         Command::Bench {
             what: Bench::Ticker(args),
             // The in-process tracker logs every publish; the figures are the output.
@@ -163,61 +151,14 @@ pub fn one_line(e: &anyhow::Error) -> String {
     line.replace('\n', " ")
 }
 
-/// The current wall-clock time.
-pub fn unix_now() -> UnixTime {
-    // A clock before 1970 is a broken machine; treat it as the epoch.
-    UnixTime(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    )
-}
-
-/// Bytes in binary units, e.g. `2.4 MiB`.
-pub fn fmt_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} bytes")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// Seconds in the largest unit that divides them, e.g. `24h`, `90m`, `7d`.
-pub fn fmt_duration(secs: u64) -> String {
-    match secs {
-        0 => "0s".into(),
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn formats() {
-        assert_eq!(fmt_bytes(5), "5 bytes");
-        assert_eq!(fmt_bytes(2048), "2.0 KiB");
-        assert_eq!(fmt_bytes(3 * 1024 * 1024 + 512 * 1024), "3.5 MiB");
-        assert_eq!(fmt_duration(86_400), "1d");
-        assert_eq!(fmt_duration(5400), "90m");
-        assert_eq!(fmt_duration(61), "61s");
-    }
-
-    #[test]
     fn errors_print_on_one_line_without_repeats() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
-        let e = anyhow::Error::new(keyfile::KeyFileError::Read {
+        let e = anyhow::Error::new(peerhost_site::keyfile::KeyFileError::Read {
             path: "k".into(),
             source: io,
         })

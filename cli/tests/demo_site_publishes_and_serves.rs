@@ -93,7 +93,7 @@ async fn peerhost_demo_serves_the_signed_site_until_interrupted() {
         }
         printed.push(line);
     };
-    let site_key = peerhost_cli::demo::demo_site_key().to_string();
+    let site_key = peerhost_site::demo::demo_site_key().to_string();
     assert!(printed.iter().any(|l| l.contains(&site_key)), "{printed:?}");
 
     let index = common::get(&url).await;
@@ -105,8 +105,8 @@ async fn peerhost_demo_serves_the_signed_site_until_interrupted() {
     let signed = SignedManifest::from_json(&String::from_utf8(text).unwrap()).unwrap();
     signed
         .verify(
-            &peerhost_cli::demo::demo_site_key(),
-            peerhost_cli::unix_now(),
+            &peerhost_site::demo::demo_site_key(),
+            peerhost_site::clock::unix_now(),
         )
         .unwrap();
     let (_, img) = signed.manifest().asset("/img/lichen.jpg").unwrap();

@@ -7,7 +7,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 
 use common::{keygen, run};
-use peerhost_cli::keyfile;
+use peerhost_site::keyfile;
 
 #[test]
 fn keygen_writes_a_private_key_and_prints_its_site_key() {

@@ -8,7 +8,7 @@ use std::fs;
 use std::sync::Arc;
 
 use common::{get, http};
-use peerhost_cli::origin::{self, OriginCounters, PathCount};
+use peerhost_site::origin::{self, OriginCounters, PathCount};
 
 const SIZE: usize = 100_000;
 

@@ -117,16 +117,16 @@ fn verify_errors() {
 
 #[test]
 fn an_expired_manifest_is_an_error() {
-    use peerhost_cli::publish::{Options, publish as publish_lib};
     use peerhost_core::time::UnixTime;
+    use peerhost_site::publish::{Options, publish as publish_lib};
 
     let tmp = tempfile::tempdir().unwrap();
     let site = tmp.path().join("site");
     write_site(&site);
     let (key, _) = keygen(tmp.path());
-    let secret = peerhost_cli::keyfile::read_key_file(&key).unwrap();
+    let secret = peerhost_site::keyfile::read_key_file(&key).unwrap();
     // Published a day and a bit ago with a one-day lifetime.
-    let now = peerhost_cli::unix_now().0;
+    let now = peerhost_site::clock::unix_now().0;
     let opts = Options {
         lifetime_secs: 86_400,
         version: None,

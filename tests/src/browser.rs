@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use peerhost_cli::browser_driver::Driver;
+use peerhost_bench::browser_control::BrowserControl;
 
 use serde_json::{Value, json};
 
@@ -33,7 +33,7 @@ pub fn repo_root() -> PathBuf {
 
 /// One node process driving any number of Chromium visitors.
 pub struct Browser {
-    driver: Driver,
+    driver: BrowserControl,
     profiles: Vec<tempfile::TempDir>,
     profile_of: std::collections::HashMap<String, String>,
 }
@@ -43,7 +43,7 @@ impl Browser {
     /// packages are missing (run `cargo xtask test`, which installs them).
     pub fn launch() -> Browser {
         Browser {
-            driver: Driver::launch(&repo_root()).unwrap_or_else(|e| panic!("{e}")),
+            driver: BrowserControl::launch(&repo_root()).unwrap_or_else(|e| panic!("{e}")),
             profiles: Vec::new(),
             profile_of: std::collections::HashMap::new(),
         }

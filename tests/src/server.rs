@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use peerhost_cli::demo::{DemoOptions, RunningDemo};
-use peerhost_cli::origin::OriginCounters;
 use peerhost_core::manifest::SignedManifest;
+use peerhost_site::demo::{DemoOptions, RunningDemo};
+use peerhost_site::origin::OriginCounters;
 
 use crate::browser::repo_root;
 
@@ -42,7 +42,7 @@ impl TestServer {
             .build()
             .expect("runtime");
         let demo = runtime
-            .block_on(peerhost_cli::demo::start(options))
+            .block_on(peerhost_site::demo::start(options))
             .expect("demo server starts");
         TestServer {
             demo: Some(demo),
@@ -105,10 +105,10 @@ impl TestServer {
         for (path, bytes) in changes {
             std::fs::write(dir.join(path), bytes).expect("write site file");
         }
-        peerhost_cli::publish::publish(
+        peerhost_site::publish::publish(
             &dir,
-            &peerhost_cli::demo::demo_secret(),
-            &peerhost_cli::publish::Options::default(),
+            &peerhost_site::demo::demo_secret(),
+            &peerhost_site::publish::Options::default(),
             &indicatif::ProgressBar::hidden(),
         )
         .expect("publish")
@@ -122,7 +122,7 @@ impl TestServer {
         self.runtime
             .as_ref()
             .expect("running")
-            .block_on(peerhost_cli::push::push(
+            .block_on(peerhost_site::push::push(
                 &url,
                 signed,
                 std::time::Duration::from_secs(10),
@@ -131,7 +131,7 @@ impl TestServer {
     }
 
     /// Makes the origin refuse (503) everything but the pages and the
-    /// loader, or serve again (`peerhost_cli::demo::served_while_assets_down`).
+    /// loader, or serve again (`peerhost_site::demo::served_while_assets_down`).
     pub fn set_assets_down(&self, down: bool) {
         self.demo_ref().set_assets_down(down);
     }

@@ -174,10 +174,10 @@ fn browser_figures() {
         *b = x as u8;
     }
     std::fs::write(server.site_dir().join("big.bin"), &big).expect("big file");
-    peerhost_cli::publish::publish(
+    peerhost_site::publish::publish(
         &server.site_dir(),
-        &peerhost_cli::demo::demo_secret(),
-        &peerhost_cli::publish::Options::default(),
+        &peerhost_site::demo::demo_secret(),
+        &peerhost_site::publish::Options::default(),
         &indicatif::ProgressBar::hidden(),
     )
     .expect("republish with big.bin");

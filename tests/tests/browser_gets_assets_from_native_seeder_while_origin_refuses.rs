@@ -35,7 +35,7 @@ fn browser_gets_assets_from_native_seeder_while_origin_refuses() {
     let args = SeedArgs {
         sites: vec![server.site_dir()],
         manifest_urls: Vec::new(),
-        site_keys: vec![peerhost_cli::demo::demo_site_key()],
+        site_keys: vec![peerhost_site::demo::demo_site_key()],
         cache: None,
         origin: None,
         tracker,

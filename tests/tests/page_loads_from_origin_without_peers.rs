@@ -84,7 +84,7 @@ fn page_loads_from_origin_without_tracker_peers_or_webrtc() {
     let untagged = ("/about-untagged.html", "/plates-untagged.html");
 
     // No tracker: the tag's tracker URL answers nothing.
-    let no_tracker = TestServer::start(peerhost_cli::demo::DemoOptions {
+    let no_tracker = TestServer::start(peerhost_site::demo::DemoOptions {
         tracker: false,
         ..Default::default()
     });

@@ -12,7 +12,6 @@
 //! Embedding: `peerhost tracker` is [`cli::run`]; tests and other programs
 //! build an [`server::AppState`] and call [`server::serve`].
 
-pub mod bench;
 pub mod config;
 pub mod hub;
 pub mod manifests;
@@ -21,7 +20,6 @@ pub mod outbox;
 pub mod server;
 pub mod swarm;
 
-pub use bench::BenchArgs;
 pub use server::{AppState, app, serve};
 
 /// The `peerhost tracker` command.

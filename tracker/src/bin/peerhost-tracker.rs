@@ -1,9 +1,8 @@
-//! Stand-alone tracker binary, with the same command shapes as the main
-//! `peerhost` binary (`tracker …`, `bench tracker …`) so the bench can start
-//! it as `<exe> tracker --listen 127.0.0.1:0`.
+//! Stand-alone tracker binary, with the same command shape as the main
+//! `peerhost` binary (`tracker …`), so `peerhost bench tracker
+//! --tracker-exe` can start it as `<exe> tracker --listen 127.0.0.1:0`.
 
 use clap::{Parser, Subcommand};
-use peerhost_tracker::BenchArgs;
 use peerhost_tracker::cli::TrackerArgs;
 
 #[derive(Parser)]
@@ -17,25 +16,11 @@ struct Cli {
 enum Cmd {
     /// Run the tracker.
     Tracker(TrackerArgs),
-    /// Benchmarks.
-    Bench {
-        #[command(subcommand)]
-        what: BenchWhat,
-    },
-}
-
-#[derive(Subcommand)]
-enum BenchWhat {
-    /// Load-test this tracker against bittorrent-tracker.
-    Tracker(BenchArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Tracker(a) => peerhost_tracker::cli::run(a).await,
-        Cmd::Bench {
-            what: BenchWhat::Tracker(a),
-        } => peerhost_tracker::bench::run(a).await,
     }
 }

@@ -37,9 +37,9 @@ use tokio::time::Instant;
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::browser_crowd::{self, BrowserOutcome};
-use crate::demo::{self, DemoSite};
-use crate::fmt_bytes;
-use crate::origin::{self, OriginCounters};
+use peerhost_site::demo::{self, DemoSite};
+use peerhost_site::fmt::fmt_bytes;
+use peerhost_site::origin::{self, OriginCounters};
 
 /// Parallel HTTP requests per origin-only visitor: what browsers allow per
 /// host over HTTP/1.1 (and what the core's origin fallback uses).

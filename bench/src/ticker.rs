@@ -3,7 +3,7 @@
 //! every visitor polls the origin every second.
 //!
 //! Method, per peer count N (bounded: `--updates` updates, one per second):
-//! - A real counting origin ([`crate::origin`]) and a real tracker, both on
+//! - A real counting origin ([`peerhost_site::origin`]) and a real tracker, both on
 //!   127.0.0.1:0. The site: `score.json` (changes every update) plus a few
 //!   static files that never change.
 //! - N simulated visitors and `--seeders` seeders: real core
@@ -15,7 +15,7 @@
 //!   whenever its version changes. Seeders (cooperating hosts) hold the
 //!   site and fetch each new version from the origin at once.
 //! - Each second the publisher rewrites `score.json`, publishes (hash and
-//!   sign) and pushes the manifest to the tracker once ([`crate::push`]).
+//!   sign) and pushes the manifest to the tracker once ([`peerhost_site::push`]).
 //!   Figures per update: origin requests and bytes, and the time from the
 //!   push until 50 % / 99 % / all visitors hold the new `score.json`.
 //! - Then the naive design with the same N: every visitor GETs
@@ -44,8 +44,10 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::origin::OriginCounters;
-use crate::{fmt_bytes, publish, unix_now};
+use peerhost_site::clock::unix_now;
+use peerhost_site::fmt::fmt_bytes;
+use peerhost_site::origin::OriginCounters;
+use peerhost_site::publish;
 
 /// The file that changes with every update.
 pub const TICKER_FILE: &str = "/score.json";
@@ -224,7 +226,7 @@ fn republish(dir: &Path, k: u32) -> anyhow::Result<SignedManifest> {
 
 async fn serve_origin(dir: &Path) -> anyhow::Result<(SocketAddr, Arc<OriginCounters>)> {
     let counters = Arc::new(OriginCounters::new());
-    let app = crate::origin::router(dir.to_owned(), counters.clone());
+    let app = peerhost_site::origin::router(dir.to_owned(), counters.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -733,7 +735,7 @@ async fn run_one(peers: usize, seeders: usize, updates: u32) -> anyhow::Result<R
             signed.manifest().version,
             std::time::Instant::now(),
         ));
-        crate::push::push(&tracker_url, &signed, Duration::from_secs(5)).await?;
+        peerhost_site::push::push(&tracker_url, &signed, Duration::from_secs(5)).await?;
         per_update.push(before);
         bar.inc(1);
     }

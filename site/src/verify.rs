@@ -12,7 +12,8 @@ use peerhost_core::piece::Digest;
 use peerhost_core::time::UnixTime;
 use sha2::Digest as _;
 
-use crate::{fmt_bytes, unix_now};
+use crate::clock::unix_now;
+use crate::fmt::fmt_bytes;
 
 /// Verify a published directory: the manifest's signature and expiry, and
 /// every piece of every listed file.

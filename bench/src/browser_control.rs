@@ -16,16 +16,16 @@ use serde_json::{Value, json};
 
 /// One node process driving any number of Chromium visitors. Dropping it
 /// closes every browser (and kills what is left of the process group).
-pub struct Driver {
+pub struct BrowserControl {
     child: Child,
     stdin: Option<ChildStdin>,
     replies: Receiver<String>,
     next_id: u64,
 }
 
-impl Driver {
+impl BrowserControl {
     /// Starts `tests/js/browser.mjs` of the checkout at `root`.
-    pub fn launch(root: &Path) -> Result<Driver, String> {
+    pub fn launch(root: &Path) -> Result<BrowserControl, String> {
         if !root.join("node_modules/playwright-core").exists() {
             return Err(format!(
                 "{}/node_modules/playwright-core is missing: run `npm ci` (cargo xtask test does)",
@@ -52,7 +52,7 @@ impl Driver {
                 }
             }
         });
-        Ok(Driver {
+        Ok(BrowserControl {
             child,
             stdin: Some(stdin),
             replies,
@@ -93,7 +93,7 @@ impl Driver {
     }
 }
 
-impl Drop for Driver {
+impl Drop for BrowserControl {
     fn drop(&mut self) {
         // End of input lets the driver close every browser; then make sure.
         drop(self.stdin.take());

@@ -16,7 +16,8 @@ use peerhost_core::signal::{ACTION_PUBLISH, ClientMessage, ServerMessage};
 use peerhost_core::time::UnixTime;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{keyfile, unix_now};
+use crate::clock::unix_now;
+use crate::keyfile;
 
 /// How long `push` waits for the tracker (connect, then its answer) by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -17,8 +17,10 @@ use peerhost_core::manifest::{
 };
 use peerhost_core::time::UnixTime;
 
+use crate::clock::unix_now;
+use crate::fmt::{fmt_bytes, fmt_duration};
 use crate::fsutil::{Overwrite, write_atomic};
-use crate::{fmt_bytes, fmt_duration, keyfile, unix_now};
+use crate::keyfile;
 
 /// Permission bits of the manifest: it is public, web servers must read it.
 pub const MANIFEST_MODE: u32 = 0o644;

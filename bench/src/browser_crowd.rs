@@ -62,7 +62,7 @@ pub fn preflight() -> anyhow::Result<PathBuf> {
             "--browsers needs Chromium at {chromium} (apt-get install chromium, or set PEERHOST_CHROMIUM)"
         );
     }
-    let web = crate::demo::default_web_dir();
+    let web = peerhost_site::demo::default_web_dir();
     if !web.join("peerhost.js").exists() {
         bail!(
             "--browsers needs the browser client in {}: run `cargo xtask build-web` first",
@@ -92,7 +92,8 @@ fn run(base: &str, n: usize, limit: Duration) -> anyhow::Result<Vec<BrowserOutco
         })
         .collect::<Result<Vec<_>, _>>()
         .context("cannot create browser profiles")?;
-    let mut driver = crate::browser_driver::Driver::launch(&root).map_err(anyhow::Error::msg)?;
+    let mut driver =
+        crate::browser_control::BrowserControl::launch(&root).map_err(anyhow::Error::msg)?;
     let visitors: Vec<Value> = profiles
         .iter()
         .enumerate()

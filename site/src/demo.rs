@@ -28,8 +28,9 @@ use peerhost_core::piece::Digest;
 use tokio::net::TcpListener;
 use tower_http::services::{ServeDir, ServeFile};
 
+use crate::fmt::fmt_bytes;
 use crate::origin::{self, OriginCounters};
-use crate::{fmt_bytes, publish};
+use crate::publish;
 
 /// The phrase whose SHA-256 is the demo key's seed. The demo key is
 /// public knowledge: anyone can sign manifests for the demo site, so it
@@ -198,7 +199,10 @@ pub fn app(
 pub const API_NOW: &str = "/api/now";
 
 async fn api_now() -> Response {
-    let body = format!("{{\"now\":{},\"from\":\"origin\"}}", crate::unix_now().0);
+    let body = format!(
+        "{{\"now\":{},\"from\":\"origin\"}}",
+        crate::clock::unix_now().0
+    );
     (
         [
             (axum::http::header::CONTENT_TYPE, "application/json"),

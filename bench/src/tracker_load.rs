@@ -396,7 +396,7 @@ async fn spawn_node(args: &BenchArgs, pinned: bool) -> anyhow::Result<Target> {
                 here
             } else {
                 PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("tests/js/bittorrent-tracker-server.mjs")
+                    .join("../tracker/tests/js/bittorrent-tracker-server.mjs")
             }
         }
     };
