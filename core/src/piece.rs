@@ -113,12 +113,10 @@ impl PieceMap {
     /// be consistent (as a validated manifest's are): `pieces.len()` is
     /// `size` divided by `piece_size`, rounded up.
     pub fn from_layout<'a>(assets: impl IntoIterator<Item = AssetLayout<'a>>) -> PieceMap {
-        let assets = assets.into_iter();
-        let mut first_piece = Vec::with_capacity(assets.size_hint().0 + 1);
+        let mut first_piece = Vec::new();
         let mut pieces = Vec::new();
-        for (ai, a) in assets.enumerate() {
+        for (ai, a) in assets.into_iter().enumerate() {
             first_piece.push(pieces.len() as PieceIndex);
-            pieces.reserve(a.pieces.len());
             for (pi, hash) in a.pieces.iter().enumerate() {
                 let offset = pi as u64 * u64::from(a.piece_size);
                 let len = a.size.saturating_sub(offset).min(u64::from(a.piece_size)) as u32;
