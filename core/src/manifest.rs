@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{ReadError, Reader};
 use crate::json::{JsonValue, MAX_SAFE_INTEGER};
-use crate::piece::Digest;
+use crate::piece::{AssetLayout, Digest, PieceMap};
 use crate::time::UnixTime;
 
 /// Domain separator at the start of the canonical encoding.
@@ -504,6 +504,19 @@ impl Manifest {
             body,
             signature,
         })
+    }
+}
+
+/// The piece layout is the manifest's: the map is built here, not in
+/// [`crate::piece`], so that piece arithmetic does not depend on the manifest.
+impl PieceMap {
+    /// Builds the map for a (validated) manifest.
+    pub fn new(manifest: &Manifest) -> PieceMap {
+        PieceMap::from_layout(manifest.assets.iter().map(|a| AssetLayout {
+            size: a.size,
+            piece_size: a.piece_size,
+            pieces: &a.pieces,
+        }))
     }
 }
 

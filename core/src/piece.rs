@@ -4,14 +4,16 @@
 //! manifest's assets in order; the wire protocol and the have-bitfield use
 //! it. A piece is usable and re-servable only once its SHA-256 matches the
 //! manifest.
+//!
+//! This module is arithmetic over sizes and hashes and knows nothing of the
+//! manifest; [`PieceMap::new`] (which reads a manifest's assets) lives in
+//! [`crate::manifest`], so the two modules do not import each other.
 
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest as _, Sha256};
-
-use crate::manifest::Manifest;
 
 /// A SHA-256 digest.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -94,16 +96,30 @@ pub struct PieceMap {
     pieces: Vec<PieceRef>,
 }
 
+/// How one asset is cut into pieces, in manifest order: the input of
+/// [`PieceMap::from_layout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AssetLayout<'a> {
+    /// Asset size in bytes.
+    pub size: u64,
+    /// Bytes per piece (the last piece may be shorter).
+    pub piece_size: u32,
+    /// Expected SHA-256 of each piece.
+    pub pieces: &'a [Digest],
+}
+
 impl PieceMap {
-    /// Builds the map for a (validated) manifest.
-    pub fn new(manifest: &Manifest) -> PieceMap {
-        let mut first_piece = Vec::with_capacity(manifest.assets.len() + 1);
-        let mut pieces = Vec::with_capacity(manifest.total_pieces() as usize);
-        for (ai, a) in manifest.assets.iter().enumerate() {
+    /// Builds the map from the assets' layouts, in order. The layouts must
+    /// be consistent (as a validated manifest's are): `pieces.len()` is
+    /// `size` divided by `piece_size`, rounded up.
+    pub fn from_layout<'a>(assets: impl IntoIterator<Item = AssetLayout<'a>>) -> PieceMap {
+        let mut first_piece = Vec::new();
+        let mut pieces = Vec::new();
+        for (ai, a) in assets.into_iter().enumerate() {
             first_piece.push(pieces.len() as PieceIndex);
             for (pi, hash) in a.pieces.iter().enumerate() {
                 let offset = pi as u64 * u64::from(a.piece_size);
-                let len = (a.size - offset).min(u64::from(a.piece_size)) as u32;
+                let len = a.size.saturating_sub(offset).min(u64::from(a.piece_size)) as u32;
                 pieces.push(PieceRef {
                     index: pieces.len() as PieceIndex,
                     asset: ai as u32,
