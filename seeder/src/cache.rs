@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use peerhost_core::manifest;
 use tokio::sync::mpsc;
 
-use crate::driver::Input;
+use crate::event::SeederEvent;
 use crate::site_dir::asset_file;
 
 /// A cache directory.
@@ -85,11 +85,11 @@ pub(crate) enum Job {
 }
 
 /// Starts the writer task; it reports each write to the driver as
-/// [`Input::Written`] and ends, once every queued job is done, when the
+/// [`SeederEvent::Written`] and ends, once every queued job is done, when the
 /// returned sender is dropped.
 pub(crate) fn spawn_writer(
     cache: Cache,
-    inputs: mpsc::Sender<Input>,
+    inputs: mpsc::Sender<SeederEvent>,
 ) -> (mpsc::UnboundedSender<Job>, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
     let task = tokio::spawn(async move {
@@ -98,7 +98,7 @@ pub(crate) fn spawn_writer(
             let report = tokio::task::spawn_blocking(move || cache.run(job))
                 .await
                 .unwrap_or_else(|e| {
-                    Some(Input::Written {
+                    Some(SeederEvent::Written {
                         version: 0,
                         path: None,
                         result: Err(format!("cache writer panicked: {e}")),
@@ -114,13 +114,13 @@ pub(crate) fn spawn_writer(
 }
 
 impl Cache {
-    fn run(&self, job: Job) -> Option<Input> {
+    fn run(&self, job: Job) -> Option<SeederEvent> {
         match job {
             Job::Manifest { version, json } => {
                 let file = self.version_dir(version).join(manifest::FILE_NAME);
                 let result = write_atomic(&file, json.as_bytes())
                     .map_err(|e| format!("{}: {e}", file.display()));
-                Some(Input::Written {
+                Some(SeederEvent::Written {
                     version,
                     path: None,
                     result,
@@ -137,7 +137,7 @@ impl Cache {
                     }
                     None => Err(format!("{path}: not a safe file path")),
                 };
-                Some(Input::Written {
+                Some(SeederEvent::Written {
                     version,
                     path: Some(path),
                     result,

@@ -1,83 +1,38 @@
-//! One site's driver: the loop of `peerhost_core::client`'s module doc, on
+//! One site's seeder: the loop of `peerhost_core::client`'s module doc, on
 //! tokio.
 //!
-//! A task owns the site's [`Client`] and nothing else touches it. Sockets,
-//! peer connections, origin fetches and cache writes run in their own tasks
-//! and talk to the driver only through [`Input`]s on one bounded channel; the
-//! driver performs every [`Output`] without awaiting anything, then sleeps
-//! until the next input, the core's next deadline, or the manifest refresh.
+//! A [`SiteSeeder`] task owns the site's [`Client`] and nothing else touches
+//! it. Sockets, peer connections, origin fetches and cache writes run in
+//! their own tasks and report only through [`SeederEvent`]s on one bounded
+//! channel; [`SiteSeeder::handle`] is the one place where they become client
+//! inputs. The seeder performs every [`Output`] without awaiting anything,
+//! then sleeps until the next event, the core's next deadline, or the
+//! manifest refresh. Starting a site is in `start`, a mirror's cache
+//! bookkeeping and the manifest refresh in `mirror`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use bytes::Bytes;
-use peerhost_core::client::{
-    Client, ClientConfig, Event, ManifestSource, OriginError, Output, Ticket,
-};
-use peerhost_core::manifest::{self, ManifestError, SignedManifest, SiteKey};
-use peerhost_core::piece::Digest;
-use peerhost_core::scheduler::{ConnId, RequestId};
-use peerhost_core::signal::{Announce, AnnounceEvent, ClientMessage, Sdp, ServerMessage, swarm_id};
-use peerhost_core::time::{Instant, UnixTime};
+use peerhost_core::client::{Client, Event, ManifestSource, OriginError, Output, Ticket};
+use peerhost_core::manifest::{ManifestError, SiteKey};
+use peerhost_core::scheduler::ConnId;
+use peerhost_core::signal::{Announce, AnnounceEvent, ClientMessage, ServerMessage, swarm_id};
+use peerhost_core::time::Instant;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::StartError;
-use crate::cache::{Cache, Job};
+use crate::event::{EventTx, SeederEvent};
 use crate::metrics::SiteStatus;
-use crate::origin::Origin;
 use crate::peer::{PeerHandle, PeerNet, Role};
-use crate::site_dir::{self, LoadReport};
 
-/// Inputs queued towards one driver. Bounded, so a fast peer waits for the
-/// driver instead of filling memory.
-const INPUT_QUEUE: usize = 1024;
+mod mirror;
+mod start;
 
-/// Something that happened, for the driver to feed to its client.
-#[derive(Debug)]
-pub(crate) enum Input {
-    /// The tracker socket is up.
-    TrackerUp,
-    /// The tracker socket failed or could not be opened.
-    TrackerDown,
-    /// One text frame from the tracker.
-    Tracker(String),
-    /// The SDP a connection was asked for, or why there is none.
-    LocalSdp {
-        /// The connection.
-        conn: ConnId,
-        /// Offer or answer, with every candidate.
-        sdp: Result<Sdp, String>,
-    },
-    /// A data channel opened.
-    PeerOpen(ConnId),
-    /// One data-channel message.
-    PeerFrame(ConnId, Bytes),
-    /// A connection died on its own (not closed by us).
-    PeerClosed(ConnId),
-    /// An origin fetch finished.
-    Origin {
-        /// The core's id for it.
-        request: RequestId,
-        /// The bytes of the range, or why not.
-        result: Result<Vec<u8>, OriginError>,
-    },
-    /// A manifest document re-read from the origin or the site directory.
-    ManifestText(Result<String, String>),
-    /// The cache writer finished a write.
-    Written {
-        /// The version written to.
-        version: u64,
-        /// The asset, or `None` for the manifest.
-        path: Option<String>,
-        /// Whether it worked.
-        result: Result<(), String>,
-    },
-}
+/// Events queued towards one site's seeder (see [`EventTx`]).
+const EVENT_QUEUE: usize = 1024;
 
-/// What the sites of one process share.
 #[derive(Debug, Clone)]
 pub(crate) struct Common {
     /// Tracker WebSocket URL.
@@ -94,28 +49,7 @@ enum Kind {
     /// A published directory: its files are served as they are.
     Dir { dir: PathBuf },
     /// A mirrored site: fetched from peers or the origin, kept in a cache.
-    Mirror(Box<Mirror>),
-}
-
-#[derive(Debug)]
-struct Mirror {
-    manifest_url: String,
-    origin: Origin,
-    cache: Cache,
-    writer: Option<mpsc::UnboundedSender<Job>>,
-    writer_task: Option<JoinHandle<()>>,
-    /// The version being written to the cache, and what of it is written.
-    writing: Option<Writing>,
-    /// Assets whose fetch failed: wanted again at the next refresh.
-    failed: BTreeSet<String>,
-}
-
-#[derive(Debug)]
-struct Writing {
-    version: u64,
-    manifest: bool,
-    assets: BTreeSet<String>,
-    began: tokio::time::Instant,
+    Mirror(Box<mirror::Mirror>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,15 +61,15 @@ enum TrackerState {
 
 /// One site's driver.
 #[derive(Debug)]
-pub(crate) struct Driver {
+pub(crate) struct SiteSeeder {
     name: String,
     site_key: SiteKey,
     kind: Kind,
     client: Client,
     common: Common,
     start: tokio::time::Instant,
-    inputs_tx: mpsc::Sender<Input>,
-    inputs: mpsc::Receiver<Input>,
+    events_tx: EventTx,
+    events: mpsc::Receiver<SeederEvent>,
     tracker_tx: Option<mpsc::UnboundedSender<String>>,
     tracker: TrackerState,
     tracker_connects: u64,
@@ -149,54 +83,7 @@ pub(crate) struct Driver {
     status: Arc<Mutex<SiteStatus>>,
 }
 
-/// The wall clock, for manifest validity windows.
-pub(crate) fn wall() -> UnixTime {
-    UnixTime(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    )
-}
-
-/// The key to trust for a manifest naming `named`: the named key if the
-/// operator trusts it (or trusts whatever the directory says), else the
-/// first trusted key, so the core's refusal names what was expected.
-pub(crate) fn trusted_key(keys: &[SiteKey], named: SiteKey) -> SiteKey {
-    if keys.is_empty() || keys.contains(&named) {
-        named
-    } else {
-        keys[0]
-    }
-}
-
-fn random_seed() -> u64 {
-    getrandom::u64().unwrap_or_else(|_| {
-        let t = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        t ^ u64::from(std::process::id()).rotate_left(32)
-    })
-}
-
-fn report_load(name: &str, version: u64, report: &LoadReport) {
-    tracing::info!(
-        site = %name,
-        "version {version}: {} of {} files verified",
-        report.complete,
-        report.listed
-    );
-    for path in &report.missing {
-        tracing::warn!(site = %name, "{path}: file missing, not served");
-    }
-    for (path, taken, listed) in &report.mismatched {
-        tracing::warn!(
-            site = %name,
-            "{path}: does not match the manifest ({taken} of {listed} pieces verify); serving only those"
-        );
-    }
-}
-
-impl Driver {
+impl SiteSeeder {
     fn new(
         name: String,
         site_key: SiteKey,
@@ -204,23 +91,23 @@ impl Driver {
         client: Client,
         common: Common,
         mirror: bool,
-    ) -> Driver {
-        let (inputs_tx, inputs) = mpsc::channel(INPUT_QUEUE);
+    ) -> SiteSeeder {
+        let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
         let status = SiteStatus {
             name: name.clone(),
             site_key: site_key.to_string(),
             mirror,
             ..SiteStatus::default()
         };
-        Driver {
+        SiteSeeder {
             name,
             site_key,
             kind,
             client,
             common,
             start: tokio::time::Instant::now(),
-            inputs_tx,
-            inputs,
+            events_tx,
+            events,
             tracker_tx: None,
             tracker: TrackerState::Unknown,
             tracker_connects: 0,
@@ -235,139 +122,7 @@ impl Driver {
     }
 
     /// A driver seeding the published directory `dir`.
-    pub(crate) fn for_dir(
-        dir: &Path,
-        keys: &[SiteKey],
-        config: ClientConfig,
-        common: Common,
-    ) -> Result<Driver, StartError> {
-        let signed = site_dir::read_manifest(dir)?;
-        let key = trusted_key(keys, signed.manifest().site_key);
-        let mut client = Client::new(config, key, 0, random_seed(), Instant::ZERO);
-        client
-            .handle_manifest(Instant::ZERO, wall(), &signed, ManifestSource::Storage)
-            .map_err(|error| StartError::Refused {
-                what: dir.join(manifest::FILE_NAME).display().to_string(),
-                error,
-            })?;
-        let name = dir.display().to_string();
-        let version = signed.manifest().version;
-        let report = site_dir::load_assets(&mut client, Instant::ZERO, dir, signed.manifest());
-        report_load(&name, version, &report);
-        let kind = Kind::Dir {
-            dir: dir.to_owned(),
-        };
-        let mut d = Driver::new(name, key, kind, client, common, false);
-        d.loaded = Some((version, BTreeSet::new()));
-        d.publish();
-        Ok(d)
-    }
-
-    /// A driver mirroring the site whose manifest is at `manifest_url`,
-    /// fetching assets from `origin_base` (or peers) into `cache_dir`.
-    pub(crate) async fn for_mirror(
-        manifest_url: &str,
-        origin_base: &str,
-        keys: &[SiteKey],
-        cache_dir: &Path,
-        config: ClientConfig,
-        common: Common,
-    ) -> Result<Driver, StartError> {
-        let origin = Origin::new(origin_base).map_err(StartError::Usage)?;
-        let cache = Cache::open(cache_dir).map_err(|source| StartError::Cache {
-            dir: cache_dir.to_owned(),
-            source,
-        })?;
-        // The newest cached version that still verifies, and the origin's.
-        let mut cached: Option<SignedManifest> = None;
-        for v in cache.versions() {
-            match site_dir::read_manifest(&cache.version_dir(v)) {
-                Ok(s) if s.manifest().version == v => {
-                    cached = Some(s);
-                    break;
-                }
-                Ok(_) => {
-                    tracing::warn!(cache = %cache_dir.display(), "version {v}: manifest of another version; ignored")
-                }
-                Err(e) => tracing::debug!(cache = %cache_dir.display(), "version {v}: {e}"),
-            }
-        }
-        let fetched = match origin.fetch_manifest(manifest_url).await {
-            Ok(text) => SignedManifest::from_json(&text).map_err(|error| StartError::Refused {
-                what: manifest_url.to_owned(),
-                error,
-            }),
-            Err(reason) => Err(StartError::ManifestFetch {
-                url: manifest_url.to_owned(),
-                reason,
-            }),
-        };
-        let named = match (&cached, &fetched) {
-            (Some(c), _) => c.manifest().site_key,
-            (None, Ok(f)) => f.manifest().site_key,
-            (None, Err(_)) => keys[0],
-        };
-        let key = trusted_key(keys, named);
-        let mut client = Client::new(config, key, 0, random_seed(), Instant::ZERO);
-        let mut loaded = None;
-        if let Some(c) = &cached {
-            let v = c.manifest().version;
-            if client
-                .handle_manifest(Instant::ZERO, wall(), c, ManifestSource::Storage)
-                .is_ok()
-            {
-                let dir = cache.version_dir(v);
-                let report = site_dir::load_assets(&mut client, Instant::ZERO, &dir, c.manifest());
-                report_load(&cache_dir.display().to_string(), v, &report);
-                let on_disk = c
-                    .manifest()
-                    .assets
-                    .iter()
-                    .filter(|a| client.asset_bytes(&a.path).is_some())
-                    .map(|a| a.path.clone())
-                    .collect();
-                loaded = Some((v, on_disk));
-            }
-        }
-        let have_cached = loaded.is_some();
-        match fetched {
-            Ok(signed) => {
-                if let Err(error) =
-                    client.handle_manifest(Instant::ZERO, wall(), &signed, ManifestSource::Origin)
-                    && !have_cached
-                {
-                    return Err(StartError::Refused {
-                        what: manifest_url.to_owned(),
-                        error,
-                    });
-                }
-            }
-            Err(e) if !have_cached => return Err(e),
-            Err(e) => tracing::warn!("{e}; serving the cached version"),
-        }
-        let mirror = Mirror {
-            manifest_url: manifest_url.to_owned(),
-            origin,
-            cache,
-            writer: None,
-            writer_task: None,
-            writing: None,
-            failed: BTreeSet::new(),
-        };
-        let mut d = Driver::new(
-            manifest_url.to_owned(),
-            key,
-            Kind::Mirror(Box::new(mirror)),
-            client,
-            common,
-            true,
-        );
-        d.loaded = loaded;
-        d.publish();
-        Ok(d)
-    }
-
-    /// The status the driver publishes.
+    /// The status the site publishes.
     pub(crate) fn status(&self) -> Arc<Mutex<SiteStatus>> {
         self.status.clone()
     }
@@ -383,12 +138,12 @@ impl Driver {
         let tracker = tokio::spawn(crate::tracker::run(
             self.common.tracker.clone(),
             self.name.clone(),
-            random_seed(),
-            self.inputs_tx.clone(),
+            start::random_seed(),
+            self.events_tx.clone(),
             tracker_rx,
         ));
         if let Kind::Mirror(m) = &mut self.kind {
-            let (tx, task) = crate::cache::spawn_writer(m.cache.clone(), self.inputs_tx.clone());
+            let (tx, task) = crate::cache::spawn_writer(m.cache.clone(), self.events_tx.clone());
             m.writer = Some(tx);
             m.writer_task = Some(task);
         }
@@ -407,8 +162,8 @@ impl Driver {
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => break,
-                input = self.inputs.recv() => match input {
-                    Some(input) => self.handle(input),
+                event = self.events.recv() => match event {
+                    Some(event) => self.handle(event),
                     None => break,
                 },
                 () = sleep_until(deadline) => {
@@ -422,22 +177,24 @@ impl Driver {
         self.shutdown(tracker).await;
     }
 
-    fn handle(&mut self, input: Input) {
+    /// Feeds one event to the client: the one place where what the tasks
+    /// report becomes client input.
+    fn handle(&mut self, event: SeederEvent) {
         let now = self.now();
-        match input {
-            Input::TrackerUp => {
+        match event {
+            SeederEvent::TrackerUp => {
                 self.tracker = TrackerState::Up;
                 self.tracker_connects += 1;
                 self.client.handle_tracker_connected(now);
             }
-            Input::TrackerDown => {
+            SeederEvent::TrackerDown => {
                 // Told once: the core then serves without discovery until it is back.
                 if self.tracker != TrackerState::Down {
                     self.tracker = TrackerState::Down;
                     self.client.handle_tracker_closed(now);
                 }
             }
-            Input::Tracker(text) => match ServerMessage::from_json(&text) {
+            SeederEvent::Tracker(text) => match ServerMessage::from_json(&text) {
                 Ok(msg) => {
                     if let ServerMessage::Error {
                         action,
@@ -453,7 +210,7 @@ impl Driver {
                     tracing::debug!(site = %self.name, error = %e, "unreadable tracker message")
                 }
             },
-            Input::LocalSdp { conn, sdp } => match sdp {
+            SeederEvent::LocalSdp { conn, sdp } => match sdp {
                 Ok(sdp) => self.client.handle_local_sdp(now, conn, sdp),
                 Err(e) => {
                     tracing::debug!(site = %self.name, conn = conn.0, "no SDP: {e}");
@@ -461,25 +218,27 @@ impl Driver {
                     self.client.handle_local_sdp_failed(now, conn);
                 }
             },
-            Input::PeerOpen(conn) => {
+            SeederEvent::PeerOpen(conn) => {
                 if self.peers.contains_key(&conn) {
                     self.client.handle_peer_open(now, conn);
                 }
             }
-            Input::PeerFrame(conn, bytes) => {
+            SeederEvent::PeerFrame(conn, bytes) => {
                 if self.peers.contains_key(&conn) {
                     self.client.handle_peer_frame(now, conn, &bytes);
                 }
             }
-            Input::PeerClosed(conn) => {
+            SeederEvent::PeerClosed(conn) => {
                 if self.peers.remove(&conn).is_some() {
                     tracing::debug!(site = %self.name, conn = conn.0, "peer connection ended");
                     self.client.handle_peer_closed(now, conn);
                 }
             }
-            Input::Origin { request, result } => self.client.handle_origin(now, request, result),
-            Input::ManifestText(result) => self.on_manifest_text(now, result),
-            Input::Written {
+            SeederEvent::Origin { request, result } => {
+                self.client.handle_origin(now, request, result)
+            }
+            SeederEvent::ManifestText(result) => self.on_manifest_text(now, result),
+            SeederEvent::Written {
                 version,
                 path,
                 result,
@@ -529,20 +288,19 @@ impl Driver {
             } => match &self.kind {
                 Kind::Mirror(m) => {
                     let origin = m.origin.clone();
-                    let inputs = self.inputs_tx.clone();
+                    let events = self.events_tx.clone();
                     tokio::spawn(async move {
                         let result = origin
                             .fetch_range(&path, range)
                             .await
                             .map_err(|e| OriginError(format!("{path}: {e}")));
-                        let _ = inputs.send(Input::Origin { request, result }).await;
+                        let _ = events.send(SeederEvent::Origin { request, result }).await;
                     });
                 }
-                Kind::Dir { .. } => self.client.handle_origin(
-                    now,
+                Kind::Dir { .. } => self.handle(SeederEvent::Origin {
                     request,
-                    Err(OriginError("no origin: seeding a directory".into())),
-                ),
+                    result: Err(OriginError("no origin: seeding a directory".into())),
+                }),
             },
             Output::Deliver {
                 ticket, path, body, ..
@@ -560,7 +318,7 @@ impl Driver {
     }
 
     fn spawn_peer(&mut self, conn: ConnId, role: Role) {
-        let handle = PeerHandle::spawn(conn, role, self.common.net.clone(), self.inputs_tx.clone());
+        let handle = PeerHandle::spawn(conn, role, self.common.net.clone(), self.events_tx.clone());
         self.peers.insert(conn, handle);
     }
 
@@ -608,246 +366,6 @@ impl Driver {
     }
 
     /// A manifest became current: take or fetch its files.
-    fn on_new_version(&mut self, now: Instant, version: u64) {
-        let Some(current) = self.client.manifest().cloned() else {
-            return;
-        };
-        if current.version() != version {
-            return; // already superseded in the same step
-        }
-        let loaded = match &self.loaded {
-            Some((v, files)) if *v == version => Some(files.clone()),
-            _ => None,
-        };
-        match &mut self.kind {
-            Kind::Dir { dir } => {
-                if loaded.is_some() {
-                    return;
-                }
-                // The site moved on (tracker push, or the directory was
-                // republished): serve whatever of it the directory holds.
-                let dir = dir.clone();
-                let report = site_dir::load_assets(&mut self.client, now, &dir, current.manifest());
-                report_load(&self.name, version, &report);
-                self.loaded = Some((version, BTreeSet::new()));
-            }
-            Kind::Mirror(m) => {
-                let on_disk = loaded.clone().unwrap_or_default();
-                let mut writing = Writing {
-                    version,
-                    manifest: loaded.is_some(),
-                    assets: on_disk,
-                    began: tokio::time::Instant::now(),
-                };
-                let writer = m.writer.clone();
-                let send = |job: Job| {
-                    if let Some(w) = &writer {
-                        let _ = w.send(job);
-                    }
-                };
-                if !writing.manifest {
-                    send(Job::Manifest {
-                        version,
-                        json: current.signed().to_json(),
-                    });
-                }
-                // Tickets of the previous version were re-targeted by path.
-                let wanted: HashSet<String> = self.tickets.values().cloned().collect();
-                m.failed.clear();
-                // A mirror has no page order. Mirrors that start together
-                // (a crowd of cooperating hosts) would all ask the origin
-                // for the same first pieces; starting at a random asset
-                // spreads them, so each can pass on what the others lack.
-                let assets = &current.manifest().assets;
-                let first = (random_seed() % assets.len().max(1) as u64) as usize;
-                for asset in assets[first..].iter().chain(&assets[..first]) {
-                    let path = &asset.path;
-                    if writing.assets.contains(path) || wanted.contains(path) {
-                        continue;
-                    }
-                    match self.client.asset_bytes(path) {
-                        // Unchanged since the previous version: write it out again.
-                        Some(body) => send(Job::Asset {
-                            version,
-                            path: path.clone(),
-                            body,
-                        }),
-                        None => match self.client.want(now, path) {
-                            Ok(t) => {
-                                self.tickets.insert(t, path.clone());
-                            }
-                            Err(e) => tracing::warn!(site = %self.name, "{path}: {e}"),
-                        },
-                    }
-                }
-                if loaded.is_some() && writing.assets.len() == current.manifest().assets.len() {
-                    // Restarted on a full cache: nothing to fetch or write.
-                    writing.manifest = true;
-                }
-                m.writing = Some(writing);
-                self.check_mirrored();
-            }
-        }
-    }
-
-    fn on_deliver(&mut self, ticket: Ticket, path: String, body: Vec<u8>) {
-        if self.tickets.remove(&ticket).is_none() {
-            return;
-        }
-        let Kind::Mirror(m) = &self.kind else { return };
-        let Some(current) = self.client.manifest() else {
-            return;
-        };
-        let Some((_, asset)) = current.manifest().asset(&path) else {
-            return;
-        };
-        // The core verified every piece; this checks we file it under the right version.
-        if Digest::of(&body) != asset.digest {
-            tracing::error!(site = %self.name, "{path}: delivered bytes do not match the current manifest; not written");
-            return;
-        }
-        if let Some(w) = &m.writer {
-            let _ = w.send(Job::Asset {
-                version: current.version(),
-                path,
-                body,
-            });
-        }
-    }
-
-    fn on_written(&mut self, version: u64, path: Option<String>, result: Result<(), String>) {
-        let Kind::Mirror(m) = &mut self.kind else {
-            return;
-        };
-        if let Err(e) = result {
-            tracing::error!(site = %self.name, "cache write failed: {e}");
-            if let Some(p) = path {
-                m.failed.insert(p);
-            }
-            return;
-        }
-        let Some(w) = m.writing.as_mut().filter(|w| w.version == version) else {
-            return;
-        };
-        match path {
-            None => w.manifest = true,
-            Some(p) => {
-                w.assets.insert(p);
-            }
-        }
-        self.check_mirrored();
-    }
-
-    /// When every file of the current version is on disk: report, and
-    /// drop older versions.
-    fn check_mirrored(&mut self) {
-        let Kind::Mirror(m) = &mut self.kind else {
-            return;
-        };
-        let Some(current) = self.client.manifest() else {
-            return;
-        };
-        let Some(w) = &m.writing else { return };
-        let listed = current.manifest().assets.len();
-        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        if w.version != current.version()
-            || !w.manifest
-            || w.assets.len() < listed
-            || status.mirrored_version == Some(w.version)
-        {
-            return;
-        }
-        status.mirrored_version = Some(w.version);
-        drop(status);
-        let st = self.client.stats();
-        tracing::info!(
-            site = %self.name,
-            "mirrored version {}: {listed} files, {} bytes, {:.1} s after it became current \
-             (downloaded since start: {} bytes from peers, {} from the origin)",
-            w.version,
-            current.manifest().total_size(),
-            w.began.elapsed().as_secs_f64(),
-            st.bytes_from_peers,
-            st.bytes_from_origin,
-        );
-        if let Some(writer) = &m.writer {
-            let _ = writer.send(Job::Prune { keep: w.version });
-        }
-    }
-
-    /// Periodic: re-read the manifest, retry failed assets, update the wall clock.
-    fn refresh(&mut self) {
-        let now = self.now();
-        self.client.set_wall_clock(now, wall());
-        if let Kind::Mirror(m) = &mut self.kind {
-            let failed = std::mem::take(&mut m.failed);
-            let wanted: HashSet<String> = self.tickets.values().cloned().collect();
-            for path in failed.into_iter().filter(|p| !wanted.contains(p)) {
-                match self.client.asset_bytes(&path) {
-                    // Held but not written (a cache write failed): write again.
-                    Some(body) => {
-                        if let (Some(w), Some(cur)) = (&m.writer, self.client.manifest()) {
-                            let _ = w.send(Job::Asset {
-                                version: cur.version(),
-                                path,
-                                body,
-                            });
-                        }
-                    }
-                    None => {
-                        if let Ok(t) = self.client.want(now, &path) {
-                            self.tickets.insert(t, path);
-                        }
-                    }
-                }
-            }
-        }
-        if self.refreshing {
-            return;
-        }
-        self.refreshing = true;
-        let inputs = self.inputs_tx.clone();
-        match &self.kind {
-            Kind::Mirror(m) => {
-                let origin = m.origin.clone();
-                let url = m.manifest_url.clone();
-                tokio::spawn(async move {
-                    let text = origin.fetch_manifest(&url).await;
-                    let _ = inputs.send(Input::ManifestText(text)).await;
-                });
-            }
-            Kind::Dir { dir } => {
-                let file = dir.join(manifest::FILE_NAME);
-                tokio::spawn(async move {
-                    let text = tokio::fs::read_to_string(&file)
-                        .await
-                        .map_err(|e| format!("cannot read {}: {e}", file.display()));
-                    let _ = inputs.send(Input::ManifestText(text)).await;
-                });
-            }
-        }
-    }
-
-    fn on_manifest_text(&mut self, now: Instant, text: Result<String, String>) {
-        self.refreshing = false;
-        let source = match self.kind {
-            Kind::Mirror(_) => ManifestSource::Origin,
-            Kind::Dir { .. } => ManifestSource::Storage,
-        };
-        let from = source_name(source);
-        match text.map(|t| SignedManifest::from_json(&t)) {
-            Err(e) => tracing::warn!(site = %self.name, "cannot re-read the manifest: {e}"),
-            Ok(Err(error)) => {
-                self.manifests_refused += 1;
-                self.log_refusal(from, &error);
-            }
-            Ok(Ok(signed)) => {
-                // Refusals come back as events.
-                let _ = self.client.handle_manifest(now, wall(), &signed, source);
-            }
-        }
-    }
-
     fn publish(&self) {
         let st = self.client.stats();
         let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
@@ -886,8 +404,8 @@ impl Driver {
         // and every peer task.
         self.tracker_tx = None;
         let peers: Vec<JoinHandle<()>> = self.peers.drain().map(|(_, p)| p.close()).collect();
-        // Nobody reads inputs any more: tasks that report fail fast instead of waiting.
-        drop(self.inputs);
+        // Nobody reads events any more: tasks that report fail fast instead of waiting.
+        drop(self.events);
         let writer = match &mut self.kind {
             Kind::Mirror(m) => {
                 m.writer = None;

@@ -4,9 +4,11 @@
 //! It drives the very [`peerhost_core::client::Client`] the browser runs,
 //! one per site, with native IO:
 //!
-//! - `driver` — one task per site owns its `Client` and runs the
-//!   loop of the core's module doc: feed an input, perform every output,
-//!   sleep until the next input or deadline.
+//! - `driver` — one task per site (a `SiteSeeder`) owns its `Client` and
+//!   runs the loop of the core's module doc: feed an input, perform every
+//!   output, sleep until the next input or deadline.
+//! - `event` — what the site's tasks below report to its seeder; they
+//!   depend on it, never on the driver.
 //! - `tracker` — the site's WebSocket to the tracker, reconnecting with
 //!   backoff and jitter (`backoff`).
 //! - `peer` — WebRTC peer connections on webrtc-rs: non-trickle SDP, the
@@ -36,6 +38,7 @@ mod backoff;
 mod cache;
 pub mod cli;
 mod driver;
+mod event;
 mod metrics;
 mod origin;
 mod peer;
@@ -106,7 +109,7 @@ pub enum StartError {
     },
 }
 
-/// A running seeder: one driver per site, and the metrics page.
+/// A running seeder: one [`driver::SiteSeeder`] per site, and the metrics page.
 #[derive(Debug)]
 pub struct Seeder {
     board: metrics::Board,
@@ -147,9 +150,9 @@ impl Seeder {
             }),
             refresh: Duration::from_secs(args.refresh_secs.max(1)),
         };
-        let mut drivers = Vec::new();
+        let mut sites = Vec::new();
         for dir in &args.sites {
-            drivers.push(driver::Driver::for_dir(
+            sites.push(driver::SiteSeeder::for_dir(
                 dir,
                 &args.site_keys,
                 client_config(args, false),
@@ -187,8 +190,8 @@ impl Seeder {
                         "--manifest-url {url} is given twice"
                     )));
                 }
-                drivers.push(
-                    driver::Driver::for_mirror(
+                sites.push(
+                    driver::SiteSeeder::for_mirror(
                         url,
                         &base,
                         &args.site_keys,
@@ -201,7 +204,7 @@ impl Seeder {
             }
         }
         let mut keys = std::collections::BTreeSet::new();
-        for d in &drivers {
+        for d in &sites {
             let key = metrics::read(&d.status()).site_key;
             if !keys.insert(key.clone()) {
                 return Err(StartError::Usage(format!("site {key} is given twice")));
@@ -216,8 +219,8 @@ impl Seeder {
             None => None,
         };
         let (stop, stop_rx) = watch::channel(false);
-        let board: metrics::Board = drivers.iter().map(driver::Driver::status).collect();
-        let mut tasks: Vec<JoinHandle<()>> = drivers
+        let board: metrics::Board = sites.iter().map(driver::SiteSeeder::status).collect();
+        let mut tasks: Vec<JoinHandle<()>> = sites
             .into_iter()
             .map(|d| tokio::spawn(d.run(stop_rx.clone())))
             .collect();

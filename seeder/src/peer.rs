@@ -30,7 +30,7 @@ use webrtc::peer_connection::{
     RTCIceGatheringState, RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
 };
 
-use crate::driver::Input;
+use crate::event::SeederEvent;
 
 /// How peer connections are set up; one per process.
 #[derive(Debug, Clone)]
@@ -94,7 +94,7 @@ impl PeerHandle {
         conn: ConnId,
         role: Role,
         net: Arc<PeerNet>,
-        inputs: mpsc::Sender<Input>,
+        inputs: mpsc::Sender<SeederEvent>,
     ) -> PeerHandle {
         let (answers_tx, answers) = mpsc::unbounded_channel();
         let (frames_tx, frames) = mpsc::unbounded_channel();
@@ -173,7 +173,7 @@ async fn run(
     conn: ConnId,
     role: Role,
     net: Arc<PeerNet>,
-    inputs: mpsc::Sender<Input>,
+    inputs: mpsc::Sender<SeederEvent>,
     mut answers: mpsc::UnboundedReceiver<String>,
     frames: mpsc::UnboundedReceiver<Bytes>,
 ) {
@@ -181,7 +181,9 @@ async fn run(
     let pc = match build(&net, ctl_tx).await {
         Ok(pc) => pc,
         Err(e) => {
-            let _ = inputs.send(Input::LocalSdp { conn, sdp: Err(e) }).await;
+            let _ = inputs
+                .send(SeederEvent::LocalSdp { conn, sdp: Err(e) })
+                .await;
             return;
         }
     };
@@ -241,7 +243,9 @@ async fn run(
         Ok(sdp) => sdp,
         Err(e) => {
             if !e.is_empty() {
-                let _ = inputs.send(Input::LocalSdp { conn, sdp: Err(e) }).await;
+                let _ = inputs
+                    .send(SeederEvent::LocalSdp { conn, sdp: Err(e) })
+                    .await;
             }
             let _ = tokio::time::timeout(Duration::from_secs(2), pc.close()).await;
             return;
@@ -253,7 +257,7 @@ async fn run(
         Sdp::answer(sdp)
     };
     if inputs
-        .send(Input::LocalSdp { conn, sdp: Ok(sdp) })
+        .send(SeederEvent::LocalSdp { conn, sdp: Ok(sdp) })
         .await
         .is_err()
     {
@@ -293,14 +297,14 @@ async fn run(
     channel.stop();
     let _ = tokio::time::timeout(Duration::from_secs(2), pc.close()).await;
     if closed_remotely {
-        let _ = inputs.send(Input::PeerClosed(conn)).await;
+        let _ = inputs.send(SeederEvent::PeerClosed(conn)).await;
     }
 }
 
 /// The `peerhost/1` data channel's reader and writer.
 struct Channel {
     conn: ConnId,
-    inputs: mpsc::Sender<Input>,
+    inputs: mpsc::Sender<SeederEvent>,
     frames: Option<mpsc::UnboundedReceiver<Bytes>>,
     reader: Option<JoinHandle<()>>,
     writer: Option<JoinHandle<()>>,
@@ -309,7 +313,7 @@ struct Channel {
 impl Channel {
     fn new(
         conn: ConnId,
-        inputs: mpsc::Sender<Input>,
+        inputs: mpsc::Sender<SeederEvent>,
         frames: mpsc::UnboundedReceiver<Bytes>,
     ) -> Channel {
         Channel {
@@ -360,13 +364,13 @@ impl Channel {
     }
 }
 
-async fn read(conn: ConnId, dc: Arc<dyn DataChannel>, inputs: mpsc::Sender<Input>) {
+async fn read(conn: ConnId, dc: Arc<dyn DataChannel>, inputs: mpsc::Sender<SeederEvent>) {
     // The answerer may get a channel that is already open: then no OnOpen
     // may come, and one that does must not be reported twice.
     let mut opened = false;
     if matches!(dc.ready_state().await, Ok(RTCDataChannelState::Open)) {
         opened = true;
-        if inputs.send(Input::PeerOpen(conn)).await.is_err() {
+        if inputs.send(SeederEvent::PeerOpen(conn)).await.is_err() {
             return;
         }
     }
@@ -374,9 +378,11 @@ async fn read(conn: ConnId, dc: Arc<dyn DataChannel>, inputs: mpsc::Sender<Input
         let input = match ev {
             DataChannelEvent::OnOpen if !opened => {
                 opened = true;
-                Input::PeerOpen(conn)
+                SeederEvent::PeerOpen(conn)
             }
-            DataChannelEvent::OnMessage(msg) if opened => Input::PeerFrame(conn, msg.data.freeze()),
+            DataChannelEvent::OnMessage(msg) if opened => {
+                SeederEvent::PeerFrame(conn, msg.data.freeze())
+            }
             DataChannelEvent::OnClose => return,
             _ => continue,
         };

@@ -2,9 +2,9 @@
 //! why not one per process), reconnecting with exponential backoff and
 //! full jitter.
 //!
-//! The task turns the socket into driver inputs ([`Input::TrackerUp`],
-//! [`Input::Tracker`], [`Input::TrackerDown`]) and sends the driver's JSON
-//! text frames. Messages the driver queued while the socket was down are
+//! The task turns the socket into events for the site's seeder
+//! ([`SeederEvent::TrackerUp`], [`SeederEvent::Tracker`],
+//! [`SeederEvent::TrackerDown`]) and sends the seeder's JSON text frames. Messages the driver queued while the socket was down are
 //! stale (the core re-subscribes and re-announces on `TrackerUp`) and are
 //! dropped. When the driver drops its sender, the task sends what is still
 //! queued (the farewell `stopped` announce), closes the socket and ends.
@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::backoff::Backoff;
-use crate::driver::Input;
+use crate::event::SeederEvent;
 
 /// First reconnect delays are below this.
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
@@ -51,7 +51,7 @@ pub(crate) async fn run(
     url: String,
     site: String,
     seed: u64,
-    inputs: mpsc::Sender<Input>,
+    inputs: mpsc::Sender<SeederEvent>,
     mut outbound: mpsc::UnboundedReceiver<String>,
 ) {
     crate::install_crypto_provider();
@@ -70,7 +70,7 @@ pub(crate) async fn run(
                     }
                 }
                 tracing::info!(%site, tracker = %url, "tracker connected");
-                if inputs.send(Input::TrackerUp).await.is_err() {
+                if inputs.send(SeederEvent::TrackerUp).await.is_err() {
                     return;
                 }
                 match session(ws, &inputs, &mut outbound, &mut backoff).await {
@@ -81,7 +81,7 @@ pub(crate) async fn run(
             Ok(Err(e)) => format!("unreachable ({e})"),
             Err(_) => "unreachable (connect timed out)".to_owned(),
         };
-        if inputs.send(Input::TrackerDown).await.is_err() {
+        if inputs.send(SeederEvent::TrackerDown).await.is_err() {
             return;
         }
         let delay = backoff.next_delay();
@@ -107,7 +107,7 @@ type Ws =
 
 async fn session(
     mut ws: Ws,
-    inputs: &mpsc::Sender<Input>,
+    inputs: &mpsc::Sender<SeederEvent>,
     outbound: &mut mpsc::UnboundedReceiver<String>,
     backoff: &mut Backoff,
 ) -> Ended {
@@ -130,7 +130,7 @@ async fn session(
                 Some(Ok(Message::Text(text))) => {
                     // A tracker that talks to us is a working tracker.
                     backoff.reset();
-                    if inputs.send(Input::Tracker(text.to_string())).await.is_err() {
+                    if inputs.send(SeederEvent::Tracker(text.to_string())).await.is_err() {
                         return Ended::Shutdown;
                     }
                 }

@@ -1,21 +1,25 @@
 //! The browser driver loop around [`peerhost_core::client::Client`].
 //!
 //! Every browser callback (tracker message, data-channel message, fetch
-//! completion, timer) borrows the one [`Driver`], feeds the client one input
-//! and calls [`Driver::pump`], which performs every output and re-arms the
-//! timer for the client's next deadline. Callbacks hold only a `Weak` to the
-//! driver, so dropping the [`crate::Peerhost`] handle tears everything down:
-//! peer connections close, sockets close, closures drop with their owners.
+//! completion, timer) sends a [`PageEvent`] into the driver's [`Sink`]; the
+//! sink borrows the one [`PageDriver`], feeds the client through
+//! [`PageDriver::handle`] (with the page's own calls below it, the only
+//! place that gives the client input) and calls [`PageDriver::pump`], which
+//! performs every output and re-arms the timer for the client's next
+//! deadline. The sink holds only a `Weak` to the driver, so dropping the
+//! [`crate::Peerhost`] handle tears everything down: peer connections
+//! close, sockets close, closures drop with their owners.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use js_sys::{Promise, Uint8Array};
 use peerhost_core::client::{
-    Client, CloseReason, Event, HashJob, ManifestSource, Output, SignatureJob, Ticket,
+    Client, CloseReason, Event, HashJob, ManifestSource, ManifestStatus, Output, SignatureJob,
+    Ticket,
 };
-use peerhost_core::manifest::{SIGNATURE_LEN, SiteKey};
+use peerhost_core::manifest::{SIGNATURE_LEN, SignedManifest, SiteKey};
 use peerhost_core::piece::Digest;
 use peerhost_core::scheduler::{ConnId, RequestId};
 use peerhost_core::signal::{ClientMessage, MAX_JSON_LEN, ServerMessage, SignalError};
@@ -24,28 +28,15 @@ use peerhost_core::vec_map::VecMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::origin;
-use crate::peer_conn::PeerConn;
+use crate::event::{PageEvent, Sink};
+use crate::js::{js_text, now_ms, subtle};
+use crate::peer_conn::{self, PeerConn};
 use crate::timer::Timer;
 use crate::tracker_socket::TrackerSocket;
+use crate::{json, origin};
 
-/// Shared handle callbacks upgrade to reach the driver.
-pub type Shared = Rc<RefCell<Driver>>;
-/// What callbacks hold.
-pub type WeakShared = Weak<RefCell<Driver>>;
-
-/// Runs `f` on the driver if it is still alive, then pumps.
-pub fn with_driver(weak: &WeakShared, f: impl FnOnce(&mut Driver, Instant)) {
-    let Some(rc) = weak.upgrade() else { return };
-    // A callback may fire while the driver is busy in another (it cannot in
-    // a single-threaded event loop, but a borrow failure must never panic).
-    let Ok(mut d) = rc.try_borrow_mut() else {
-        return;
-    };
-    let now = d.now();
-    f(&mut d, now);
-    d.pump();
-}
+/// The handle the page's [`crate::Peerhost`] keeps.
+pub type Shared = Rc<RefCell<PageDriver>>;
 
 /// A page's pending `peerhost.fetch`.
 pub struct Pending {
@@ -53,19 +44,21 @@ pub struct Pending {
     pub reject: js_sys::Function,
 }
 
-/// Everything the page side of peerhost owns.
-pub struct Driver {
+/// Everything the page side of peerhost owns: the client, its tracker
+/// socket and peer connections, and the page's waiting promises.
+pub struct PageDriver {
     pub client: Client,
-    pub me: WeakShared,
+    /// Where callbacks report; holds only a `Weak` to this driver.
+    sink: Sink,
     epoch_ms: f64,
-    pub tracker: Option<TrackerSocket>,
-    pub tracker_url: Option<String>,
+    tracker: Option<TrackerSocket>,
+    tracker_url: Option<String>,
     tracker_retries: u32,
-    pub peers: VecMap<ConnId, PeerConn>,
-    pub pending: VecMap<Ticket, Pending>,
+    peers: VecMap<ConnId, PeerConn>,
+    pending: VecMap<Ticket, Pending>,
     /// `loadManifest` promises waiting for their signature check, and
     /// whether the manifest is the page's first.
-    pub manifest_loads: VecMap<SignatureJob, (Pending, bool)>,
+    manifest_loads: VecMap<SignatureJob, (Pending, bool)>,
     /// The armed timer and the deadline it is for.
     timer: Option<(Instant, Timer)>,
     reconnect: Option<Timer>,
@@ -74,26 +67,39 @@ pub struct Driver {
     pub banned: u64,
 }
 
-impl Driver {
+impl PageDriver {
     /// A driver for `client`; `epoch_ms` is `performance.now()` at start.
     pub fn new(client: Client, epoch_ms: f64, tracker_url: Option<String>) -> Shared {
-        let rc = Rc::new(RefCell::new(Driver {
-            client,
-            me: Weak::new(),
-            epoch_ms,
-            tracker: None,
-            tracker_url,
-            tracker_retries: 0,
-            peers: VecMap::new(),
-            pending: VecMap::new(),
-            manifest_loads: VecMap::new(),
-            timer: None,
-            reconnect: None,
-            log: VecDeque::new(),
-            banned: 0,
-        }));
-        rc.borrow_mut().me = Rc::downgrade(&rc);
-        rc
+        Rc::new_cyclic(|me: &std::rc::Weak<RefCell<PageDriver>>| {
+            let me = me.clone();
+            let sink = Sink::new(move |event| {
+                let Some(rc) = me.upgrade() else { return };
+                // A callback may fire while the driver is busy in another (it
+                // cannot in a single-threaded event loop, but a borrow
+                // failure must never panic).
+                let Ok(mut d) = rc.try_borrow_mut() else {
+                    return;
+                };
+                let now = d.now();
+                d.handle(now, event);
+                d.pump();
+            });
+            RefCell::new(PageDriver {
+                client,
+                sink,
+                epoch_ms,
+                tracker: None,
+                tracker_url,
+                tracker_retries: 0,
+                peers: VecMap::new(),
+                pending: VecMap::new(),
+                manifest_loads: VecMap::new(),
+                timer: None,
+                reconnect: None,
+                log: VecDeque::new(),
+                banned: 0,
+            })
+        })
     }
 
     /// The core's clock: milliseconds since the driver started.
@@ -102,22 +108,138 @@ impl Driver {
     }
 
     /// Wall clock for manifest validity.
-    pub fn wall() -> UnixTime {
+    fn wall() -> UnixTime {
         UnixTime((js_sys::Date::now() / 1000.0) as u64)
     }
 
-    pub fn note(&mut self, line: String) {
+    fn note(&mut self, line: String) {
         if self.log.len() >= 64 {
             self.log.pop_front();
         }
         self.log.push_back(line);
     }
 
+    /// Feeds one event to the client. With the page's calls below
+    /// (`load_manifest`, `want`, `add_asset`, `set_leech_only`), this is
+    /// where the client gets its input.
+    fn handle(&mut self, now: Instant, event: PageEvent) {
+        match event {
+            PageEvent::TrackerOpen => {
+                self.tracker_retries = 0;
+                self.client.handle_tracker_connected(now);
+            }
+            PageEvent::TrackerMessage(text) => self.tracker_message(now, &text),
+            PageEvent::TrackerClosed => self.tracker_lost(now),
+            PageEvent::Reconnect => self.connect_tracker(),
+            PageEvent::Timeout => {
+                // This timer has fired: the next pump must arm a new one.
+                self.timer = None;
+                self.client.handle_timeout(now);
+            }
+            PageEvent::LocalSdp { conn, sdp } => match sdp {
+                Ok(sdp) => self.client.handle_local_sdp(now, conn, sdp),
+                Err(e) => {
+                    self.note(e);
+                    peer_conn::retire(self.peers.remove(&conn));
+                    self.client.handle_local_sdp_failed(now, conn);
+                }
+            },
+            PageEvent::DataChannel { conn, channel } => {
+                if let Some(pc) = self.peers.get(&conn) {
+                    pc.attach(channel, conn, self.sink.clone());
+                }
+            }
+            PageEvent::PeerOpen(conn) => self.client.handle_peer_open(now, conn),
+            PageEvent::PeerFrame(conn, bytes) => self.client.handle_peer_frame(now, conn, &bytes),
+            PageEvent::PeerClosed(conn) => {
+                peer_conn::retire(self.peers.remove(&conn));
+                self.client.handle_peer_closed(now, conn);
+            }
+            PageEvent::Origin { request, result } => {
+                self.client.handle_origin(now, RequestId(request.0), result)
+            }
+            PageEvent::PieceHashed { job, digest } => {
+                self.client.handle_piece_hash(now, job, digest)
+            }
+            PageEvent::SignatureChecked { job, verdict } => {
+                self.signature_checked(now, job, verdict)
+            }
+        }
+    }
+
+    /// Verifies a signed manifest (the page's `loadManifest`): a promise of
+    /// the current version. On the first success the tracker is contacted.
+    pub fn load_manifest(&mut self, signed: &SignedManifest) -> Result<Promise, JsError> {
+        let now = self.now();
+        let first = self.client.manifest().is_none();
+        let status = self
+            .client
+            .handle_manifest(now, Self::wall(), signed, ManifestSource::Origin)
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        let promise = match status {
+            ManifestStatus::Checked(_) => {
+                if first {
+                    self.connect_tracker();
+                }
+                let version = self.client.manifest().map_or(0, |m| m.version()) as f64;
+                Promise::resolve(&JsValue::from(version))
+            }
+            ManifestStatus::AwaitingSignature(job) => {
+                let mut slot = None;
+                let promise =
+                    Promise::new(&mut |resolve, reject| slot = Some(Pending { resolve, reject }));
+                let pending = slot.expect("promise executor runs at once");
+                self.manifest_loads.insert(job, (pending, first));
+                promise
+            }
+        };
+        self.pump();
+        Ok(promise)
+    }
+
+    /// A promise for the asset at `path` (from peers or the origin).
+    pub fn want(&mut self, path: &str) -> Result<Promise, JsValue> {
+        let now = self.now();
+        let ticket = self
+            .client
+            .want(now, path)
+            .map_err(|e| JsValue::from(JsError::new(&e.to_string())))?;
+        let mut slot = None;
+        let promise = Promise::new(&mut |resolve, reject| slot = Some(Pending { resolve, reject }));
+        self.pending
+            .insert(ticket, slot.expect("promise executor runs at once"));
+        self.pump();
+        Ok(promise)
+    }
+
+    /// Offers bytes the page already has; returns the pieces taken.
+    pub fn add_asset(&mut self, path: &str, bytes: &[u8]) -> usize {
+        let now = self.now();
+        let n = self.client.add_asset(now, path, bytes);
+        self.pump();
+        n
+    }
+
+    /// Stops or resumes uploading.
+    pub fn set_leech_only(&mut self, on: bool) {
+        let now = self.now();
+        self.client.set_leech_only(now, on);
+        self.pump();
+    }
+
+    /// Closes the tracker socket and every connection.
+    pub fn close(&mut self) {
+        self.tracker = None;
+        for (_, pc) in self.peers.take_all() {
+            peer_conn::retire(Some(pc));
+        }
+    }
+
     /// Opens the tracker socket (again), or tells the core there is none.
-    pub fn connect_tracker(&mut self) {
+    fn connect_tracker(&mut self) {
         let now = self.now();
         match self.tracker_url.clone() {
-            Some(url) => match TrackerSocket::open(&url, self.me.clone()) {
+            Some(url) => match TrackerSocket::open(&url, self.sink.clone()) {
                 Ok(sock) => self.tracker = Some(sock),
                 Err(e) => {
                     self.note(format!("tracker {url}: {e}"));
@@ -129,7 +251,7 @@ impl Driver {
     }
 
     /// The tracker socket closed: tell the core, retry with backoff and jitter.
-    pub fn tracker_lost(&mut self, now: Instant) {
+    fn tracker_lost(&mut self, now: Instant) {
         self.tracker = None;
         self.client.handle_tracker_closed(now);
         if self.tracker_url.is_none() {
@@ -138,23 +260,16 @@ impl Driver {
         self.tracker_retries += 1;
         let base = 1000.0 * 2f64.powi(self.tracker_retries.min(8) as i32);
         let delay = base.min(300_000.0) * (0.5 + js_sys::Math::random() * 0.5);
-        let weak = self.me.clone();
-        self.reconnect = Timer::after(delay, move || {
-            with_driver(&weak, |d, _| d.connect_tracker());
-        });
+        let sink = self.sink.clone();
+        self.reconnect = Timer::after(delay, move || sink.send(PageEvent::Reconnect));
     }
 
-    pub fn tracker_up(&mut self, now: Instant) {
-        self.tracker_retries = 0;
-        self.client.handle_tracker_connected(now);
-    }
-
-    pub fn tracker_message(&mut self, now: Instant, text: &str) {
+    fn tracker_message(&mut self, now: Instant, text: &str) {
         // Parsed by the browser (`JSON.parse`): no JSON parser in this module.
         let msg = if text.len() > MAX_JSON_LEN {
             Err(SignalError::TooLarge(text.len()))
         } else {
-            crate::json::parse(text)
+            json::parse(text)
                 .map_err(SignalError::Malformed)
                 .and_then(|v| ServerMessage::from_value(&v))
         };
@@ -177,46 +292,40 @@ impl Driver {
         }
         self.timer = next.and_then(|t| {
             let delay = t.as_millis().saturating_sub(self.now().as_millis()) as f64;
-            let weak = self.me.clone();
-            let timer = Timer::after(delay, move || {
-                with_driver(&weak, |d, now| {
-                    // This timer has fired: the next pump must arm a new one.
-                    d.timer = None;
-                    d.client.handle_timeout(now)
-                })
-            })?;
+            let sink = self.sink.clone();
+            let timer = Timer::after(delay, move || sink.send(PageEvent::Timeout))?;
             Some((t, timer))
         });
     }
 
     fn send_tracker(&mut self, msg: &ClientMessage) {
         if let Some(sock) = &self.tracker {
-            sock.send(&crate::json::stringify(&msg.to_value()));
+            sock.send(&json::stringify(&msg.to_value()));
         }
     }
 
     fn perform(&mut self, out: Output) {
         match out {
             Output::Tracker(msg) => self.send_tracker(&msg),
-            Output::CreateOffer { conn } => match PeerConn::offer(conn, self.me.clone()) {
+            Output::CreateOffer { conn } => match PeerConn::offer(conn, self.sink.clone()) {
                 Ok(pc) => {
                     self.peers.insert(conn, pc);
                 }
                 Err(e) => {
-                    self.note(format!("cannot create a peer connection: {}", js_text(&e)));
+                    let sdp = Err(format!("cannot create a peer connection: {}", js_text(&e)));
                     let now = self.now();
-                    self.client.handle_local_sdp_failed(now, conn);
+                    self.handle(now, PageEvent::LocalSdp { conn, sdp });
                 }
             },
             Output::AcceptOffer { conn, offer } => {
-                match PeerConn::answer(conn, &offer.sdp, self.me.clone()) {
+                match PeerConn::answer(conn, &offer.sdp, self.sink.clone()) {
                     Ok(pc) => {
                         self.peers.insert(conn, pc);
                     }
                     Err(e) => {
-                        self.note(format!("cannot answer an offer: {}", js_text(&e)));
+                        let sdp = Err(format!("cannot answer an offer: {}", js_text(&e)));
                         let now = self.now();
-                        self.client.handle_local_sdp_failed(now, conn);
+                        self.handle(now, PageEvent::LocalSdp { conn, sdp });
                     }
                 }
             }
@@ -240,7 +349,7 @@ impl Driver {
             Output::ClosePeer { conn, reason } => {
                 if let Some(pc) = self.peers.remove(&conn) {
                     self.note(format!("closed peer {}: {}", conn.0, close_text(&reason)));
-                    crate::peer_conn::retire(Some(pc));
+                    peer_conn::retire(Some(pc));
                 }
             }
             Output::FetchOrigin {
@@ -248,11 +357,9 @@ impl Driver {
                 path,
                 range,
             } => {
-                let weak = self.me.clone();
+                let sink = self.sink.clone();
                 origin::fetch_range(path, range, move |result| {
-                    with_driver(&weak, |d, now| {
-                        d.client.handle_origin(now, RequestId(request.0), result)
-                    });
+                    sink.send(PageEvent::Origin { request, result });
                 });
             }
             Output::Deliver {
@@ -298,14 +405,15 @@ impl Driver {
     /// used where `crypto.subtle` exists (secure contexts).
     fn hash_piece(&mut self, job: HashJob, data: &[u8]) {
         let digest = subtle().and_then(|s| s.digest_with_str_and_u8_array("SHA-256", data).ok());
-        let weak = self.me.clone();
         let Some(promise) = digest else {
             // Cannot happen where deferred hashing was chosen; an all-zero
             // digest fails verification, so the piece is refused, never trusted.
             let now = self.now();
-            self.client.handle_piece_hash(now, job, Digest([0; 32]));
+            let digest = Digest([0; 32]);
+            self.handle(now, PageEvent::PieceHashed { job, digest });
             return;
         };
+        let sink = self.sink.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let digest = match wasm_bindgen_futures::JsFuture::from(promise).await {
                 Ok(buf) => {
@@ -318,7 +426,7 @@ impl Driver {
                 }
                 Err(_) => Digest([0; 32]),
             };
-            with_driver(&weak, |d, now| d.client.handle_piece_hash(now, job, digest));
+            sink.send(PageEvent::PieceHashed { job, digest });
         });
     }
 
@@ -333,7 +441,6 @@ impl Driver {
         message: &[u8],
         signature: &[u8; SIGNATURE_LEN],
     ) {
-        let weak = self.me.clone();
         let started = subtle().ok_or(JsValue::UNDEFINED).and_then(|s| {
             let usages = js_sys::Array::of1(&"verify".into());
             let raw = Uint8Array::from(&key.as_bytes()[..]);
@@ -344,13 +451,15 @@ impl Driver {
             Ok(v) => v,
             Err(e) => {
                 let now = self.now();
-                self.signature_checked(now, job, Err(js_text(&e)));
+                let verdict = Err(js_text(&e));
+                self.handle(now, PageEvent::SignatureChecked { job, verdict });
                 return;
             }
         };
         // Copied into JS now: the check finishes after this borrow ends.
         let message = Uint8Array::from(message);
         let signature = Uint8Array::from(&signature[..]);
+        let sink = self.sink.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let verdict = async {
                 let key: web_sys::CryptoKey = JsFuture::from(import).await?.unchecked_into();
@@ -361,7 +470,7 @@ impl Driver {
             }
             .await
             .map_err(|e| js_text(&e));
-            with_driver(&weak, |d, now| d.signature_checked(now, job, verdict));
+            sink.send(PageEvent::SignatureChecked { job, verdict });
         });
     }
 
@@ -405,20 +514,6 @@ impl Driver {
             }
         }
     }
-
-    /// A promise for the asset at `path` (from peers or the origin).
-    pub fn want(&mut self, path: &str) -> Result<Promise, JsValue> {
-        let now = self.now();
-        let ticket = self
-            .client
-            .want(now, path)
-            .map_err(|e| JsValue::from(JsError::new(&e.to_string())))?;
-        let mut slot = None;
-        let promise = Promise::new(&mut |resolve, reject| slot = Some(Pending { resolve, reject }));
-        self.pending
-            .insert(ticket, slot.expect("promise executor runs at once"));
-        Ok(promise)
-    }
 }
 
 /// A log line for an event (Display only: Debug formatting of the core's
@@ -454,29 +549,4 @@ fn close_text(reason: &CloseReason) -> String {
         CloseReason::Duplicate => "duplicate".into(),
         CloseReason::TrackerLost => "tracker lost".into(),
     }
-}
-
-/// A JS error or value as text, without Debug formatting.
-pub fn js_text(v: &JsValue) -> String {
-    v.as_string()
-        .or_else(|| {
-            js_sys::Reflect::get(v, &"message".into())
-                .ok()
-                .and_then(|m| m.as_string())
-        })
-        .unwrap_or_else(|| "unknown error".into())
-}
-
-/// The page's `crypto.subtle`, where there is one (secure contexts only).
-pub fn subtle() -> Option<web_sys::SubtleCrypto> {
-    let crypto = web_sys::window()?.crypto().ok()?;
-    let subtle = crypto.subtle();
-    (!JsValue::from(subtle.clone()).is_undefined()).then_some(subtle)
-}
-
-/// `performance.now()`, or `Date.now()` where there is no window.
-pub fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or_else(js_sys::Date::now, |p| p.now())
 }

@@ -11,7 +11,7 @@ const MAX_DEPTH: u32 = 32;
 
 /// Parses `text` with `JSON.parse`.
 pub fn parse(text: &str) -> Result<JsonValue, String> {
-    let value = JSON::parse(text).map_err(|e| crate::driver::js_text(&e))?;
+    let value = JSON::parse(text).map_err(|e| crate::js::js_text(&e))?;
     convert(&value, MAX_DEPTH).ok_or_else(|| "nested too deeply".to_owned())
 }
 

@@ -6,46 +6,32 @@
 //! (`js/peerhost-sw.js`). Everything else — the tracker WebSocket, the
 //! WebRTC data channels, origin `Range` fetches, timers — is driven here
 //! around the sans-IO [`peerhost_core::client::Client`] (see
-//! [`driver`] for the loop).
+//! [`driver`] for the loop). The connections (`tracker_socket`,
+//! `peer_conn`, `origin`, `timer`) report [`event`]s into a sink and never
+//! reach into the driver; `js` and `json` are small helpers over JS values.
 
 mod driver;
+mod event;
+mod js;
 mod json;
 mod origin;
 mod peer_conn;
 mod timer;
 mod tracker_socket;
 
-use js_sys::{Promise, Reflect};
-use peerhost_core::client::{Client, ClientConfig, ManifestSource, ManifestStatus};
+use js_sys::Promise;
+use peerhost_core::client::{Client, ClientConfig};
 use peerhost_core::manifest::{MAX_MANIFEST_LEN, SignedManifest, SiteKey};
 use peerhost_core::upload::UploadLimits;
 use wasm_bindgen::prelude::*;
 
-use driver::{Driver, Pending, Shared, now_ms};
+use driver::{PageDriver, Shared};
+use js::{now_ms, opt_bool, opt_f64, opt_str, set};
 
 /// One site's peerhost client in this page.
 #[wasm_bindgen]
 pub struct Peerhost {
     driver: Shared,
-}
-
-fn opt_f64(options: &JsValue, key: &str) -> Option<f64> {
-    Reflect::get(options, &key.into())
-        .ok()
-        .and_then(|v| v.as_f64())
-}
-
-fn opt_str(options: &JsValue, key: &str) -> Option<String> {
-    Reflect::get(options, &key.into())
-        .ok()
-        .and_then(|v| v.as_string())
-        .filter(|s| !s.is_empty())
-}
-
-fn opt_bool(options: &JsValue, key: &str) -> Option<bool> {
-    Reflect::get(options, &key.into())
-        .ok()
-        .and_then(|v| v.as_bool())
 }
 
 #[wasm_bindgen]
@@ -75,7 +61,7 @@ impl Peerhost {
         config.leech_only = opt_bool(&options, "leechOnly").unwrap_or(false);
         // Manifest signatures (WebCrypto Ed25519: there is no ed25519 code in
         // this module) and pieces (SHA-256) are checked by the browser.
-        if driver::subtle().is_none() {
+        if js::subtle().is_none() {
             return Err(JsError::new(
                 "peerhost: needs crypto.subtle (https:// or localhost)",
             ));
@@ -99,7 +85,7 @@ impl Peerhost {
             u64::from_le_bytes(seed),
             peerhost_core::time::Instant(0),
         );
-        let driver = Driver::new(client, epoch, opt_str(&options, "tracker"));
+        let driver = PageDriver::new(client, epoch, opt_str(&options, "tracker"));
         Ok(Peerhost { driver })
     }
 
@@ -117,32 +103,7 @@ impl Peerhost {
             .map_err(|e| JsError::new(&format!("malformed manifest: JSON: {e}")))?;
         let signed =
             SignedManifest::from_value(&value).map_err(|e| JsError::new(&e.to_string()))?;
-        let mut d = self.driver.borrow_mut();
-        let now = d.now();
-        let first = d.client.manifest().is_none();
-        let status = d
-            .client
-            .handle_manifest(now, Driver::wall(), &signed, ManifestSource::Origin)
-            .map_err(|e| JsError::new(&e.to_string()))?;
-        let promise = match status {
-            ManifestStatus::Checked(_) => {
-                if first {
-                    d.connect_tracker();
-                }
-                let version = d.client.manifest().map_or(0, |m| m.version()) as f64;
-                Promise::resolve(&JsValue::from(version))
-            }
-            ManifestStatus::AwaitingSignature(job) => {
-                let mut slot = None;
-                let promise =
-                    Promise::new(&mut |resolve, reject| slot = Some(Pending { resolve, reject }));
-                let pending = slot.expect("promise executor runs at once");
-                d.manifest_loads.insert(job, (pending, first));
-                promise
-            }
-        };
-        d.pump();
-        Ok(promise)
+        self.driver.borrow_mut().load_manifest(&signed)
     }
 
     /// The current manifest as `peerhost.json` text (for the Service Worker
@@ -174,30 +135,20 @@ impl Peerhost {
     /// A promise of `{ body: Uint8Array, contentType }` for a listed asset,
     /// from peers or the origin, verified. Rejects for unlisted paths.
     pub fn fetch(&self, path: &str) -> Result<Promise, JsValue> {
-        let mut d = self.driver.borrow_mut();
-        let p = d.want(path)?;
-        d.pump();
-        Ok(p)
+        self.driver.borrow_mut().want(path)
     }
 
     /// Offers bytes the page already has (browser cache) for seeding;
     /// only pieces matching the manifest are taken. Returns pieces taken.
     #[wasm_bindgen(js_name = addAsset)]
     pub fn add_asset(&self, path: &str, bytes: &[u8]) -> usize {
-        let mut d = self.driver.borrow_mut();
-        let now = d.now();
-        let n = d.client.add_asset(now, path, bytes);
-        d.pump();
-        n
+        self.driver.borrow_mut().add_asset(path, bytes)
     }
 
     /// Stop or resume uploading (hidden tab, metered network, opt-out).
     #[wasm_bindgen(js_name = setLeechOnly)]
     pub fn set_leech_only(&self, on: bool) {
-        let mut d = self.driver.borrow_mut();
-        let now = d.now();
-        d.client.set_leech_only(now, on);
-        d.pump();
+        self.driver.borrow_mut().set_leech_only(on);
     }
 
     /// Highest manifest version accepted: persist it to refuse rollbacks on
@@ -255,17 +206,8 @@ impl Peerhost {
 
     /// Closes every connection and stops.
     pub fn close(self) {
-        let mut d = self.driver.borrow_mut();
-        d.tracker = None;
-        for (_, pc) in d.peers.take_all() {
-            peer_conn::retire(Some(pc));
-        }
+        self.driver.borrow_mut().close();
     }
-}
-
-/// Sets `key` on a plain object (cannot fail on one we created).
-fn set(obj: &js_sys::Object, key: &str, value: impl Into<JsValue>) {
-    let _ = js_sys::Reflect::set(obj, &key.into(), &value.into());
 }
 
 /// Hashes `data` in 16 KiB pieces with the core's verifier, as verifying a

@@ -75,5 +75,5 @@ async fn fetch(path: &str, range: Range<u64>) -> Result<Vec<u8>, String> {
 }
 
 fn js(e: JsValue) -> String {
-    crate::driver::js_text(&e)
+    crate::js::js_text(&e)
 }

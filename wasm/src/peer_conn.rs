@@ -2,8 +2,10 @@
 //!
 //! SDP is exchanged without trickle (as WebTorrent does): the driver waits
 //! for ICE gathering to complete, then hands the whole SDP to the core,
-//! which sends it through the tracker. The struct owns every closure it
-//! registers; dropping it unregisters them and closes the connection.
+//! which sends it through the tracker. Everything that happens is reported
+//! as a [`PageEvent`] into the driver's [`Sink`]. The struct owns every
+//! closure it registers; dropping it unregisters them and closes the
+//! connection.
 
 use std::collections::VecDeque;
 
@@ -20,7 +22,8 @@ use web_sys::{
     RtcSdpType, RtcSessionDescriptionInit,
 };
 
-use crate::driver::{WeakShared, with_driver};
+use crate::event::{PageEvent, Sink};
+use crate::js::js_text;
 
 /// Bytes queued in the data channel above which we stop sending and queue
 /// locally until `bufferedamountlow`.
@@ -60,14 +63,14 @@ fn new_pc() -> Result<RtcPeerConnection, JsValue> {
 
 impl PeerConn {
     /// Creates a connection with a data channel and starts making an offer;
-    /// the offer reaches the core through `handle_local_sdp`.
-    pub fn offer(conn: ConnId, driver: WeakShared) -> Result<PeerConn, JsValue> {
+    /// the offer is reported as [`PageEvent::LocalSdp`].
+    pub fn offer(conn: ConnId, sink: Sink) -> Result<PeerConn, JsValue> {
         let pc = new_pc()?;
         let init = RtcDataChannelInit::new();
         init.set_ordered(true);
         let dc = pc.create_data_channel_with_data_channel_dict(CHANNEL_LABEL, &init);
-        let me = Self::build(pc.clone(), conn, driver.clone(), None);
-        me.attach(dc, conn, driver.clone());
+        let me = Self::build(pc.clone(), conn, sink.clone(), None);
+        me.attach(dc, conn, sink.clone());
         spawn_local(async move {
             let result = async {
                 let offer = JsFuture::from(pc.create_offer()).await?;
@@ -76,29 +79,27 @@ impl PeerConn {
                 gathered_sdp(&pc).await
             }
             .await;
-            report_sdp(&driver, conn, SdpKind::Offer, result);
+            report_sdp(&sink, conn, SdpKind::Offer, result);
         });
         Ok(me)
     }
 
     /// Creates a connection from a remote offer and starts answering it.
-    pub fn answer(conn: ConnId, offer_sdp: &str, driver: WeakShared) -> Result<PeerConn, JsValue> {
+    /// The remote channel is reported as [`PageEvent::DataChannel`], for the
+    /// driver to [`PeerConn::attach`] to this connection.
+    pub fn answer(conn: ConnId, offer_sdp: &str, sink: Sink) -> Result<PeerConn, JsValue> {
         let pc = new_pc()?;
         let on_datachannel = {
-            let driver = driver.clone();
+            let sink = sink.clone();
             Closure::<dyn FnMut(RtcDataChannelEvent)>::new(move |ev: RtcDataChannelEvent| {
-                let dc = ev.channel();
-                if dc.label() == CHANNEL_LABEL {
-                    with_driver(&driver, move |d, _| {
-                        if let Some(pc) = d.peers.get(&conn) {
-                            pc.attach(dc, conn, d.me.clone());
-                        }
-                    });
+                let channel = ev.channel();
+                if channel.label() == CHANNEL_LABEL {
+                    sink.send(PageEvent::DataChannel { conn, channel });
                 }
             })
         };
         pc.set_ondatachannel(Some(on_datachannel.as_ref().unchecked_ref()));
-        let me = Self::build(pc.clone(), conn, driver.clone(), Some(on_datachannel));
+        let me = Self::build(pc.clone(), conn, sink.clone(), Some(on_datachannel));
         let offer_sdp = offer_sdp.to_owned();
         spawn_local(async move {
             let result = async {
@@ -111,7 +112,7 @@ impl PeerConn {
                 gathered_sdp(&pc).await
             }
             .await;
-            report_sdp(&driver, conn, SdpKind::Answer, result);
+            report_sdp(&sink, conn, SdpKind::Answer, result);
         });
         Ok(me)
     }
@@ -119,7 +120,7 @@ impl PeerConn {
     fn build(
         pc: RtcPeerConnection,
         conn: ConnId,
-        driver: WeakShared,
+        sink: Sink,
         on_dc: Option<ChannelCallback>,
     ) -> PeerConn {
         let on_state = {
@@ -129,10 +130,7 @@ impl PeerConn {
                     pc.connection_state(),
                     RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
                 ) {
-                    with_driver(&driver, |d, now| {
-                        retire(d.peers.remove(&conn));
-                        d.client.handle_peer_closed(now, conn);
-                    });
+                    sink.send(PageEvent::PeerClosed(conn));
                 }
             })
         };
@@ -146,35 +144,26 @@ impl PeerConn {
         }
     }
 
-    /// Wires the data channel's events to the core.
-    fn attach(&self, dc: RtcDataChannel, conn: ConnId, driver: WeakShared) {
+    /// Wires the data channel's events to the sink.
+    pub fn attach(&self, dc: RtcDataChannel, conn: ConnId, sink: Sink) {
         dc.set_binary_type(RtcDataChannelType::Arraybuffer);
         dc.set_buffered_amount_low_threshold(LOW_WATER);
         let open = {
-            let driver = driver.clone();
-            Closure::<dyn FnMut(Event)>::new(move |_| {
-                with_driver(&driver, |d, now| d.client.handle_peer_open(now, conn))
-            })
+            let sink = sink.clone();
+            Closure::<dyn FnMut(Event)>::new(move |_| sink.send(PageEvent::PeerOpen(conn)))
         };
         let message = {
-            let driver = driver.clone();
+            let sink = sink.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
                 if let Ok(buf) = ev.data().dyn_into::<ArrayBuffer>() {
                     let bytes = Uint8Array::new(&buf).to_vec();
-                    with_driver(&driver, |d, now| {
-                        d.client.handle_peer_frame(now, conn, &bytes)
-                    });
+                    sink.send(PageEvent::PeerFrame(conn, bytes));
                 }
             })
         };
         let close = {
-            let driver = driver.clone();
-            Closure::<dyn FnMut(Event)>::new(move |_| {
-                with_driver(&driver, |d, now| {
-                    retire(d.peers.remove(&conn));
-                    d.client.handle_peer_closed(now, conn);
-                })
-            })
+            let sink = sink.clone();
+            Closure::<dyn FnMut(Event)>::new(move |_| sink.send(PageEvent::PeerClosed(conn)))
         };
         let low = {
             let outbox = self.outbox.clone();
@@ -188,9 +177,7 @@ impl PeerConn {
         if dc.ready_state() == web_sys::RtcDataChannelState::Open {
             // The answerer may receive a channel that is already open: no
             // `open` event will come. Report it once the caller is done.
-            spawn_local(async move {
-                with_driver(&driver, |d, now| d.client.handle_peer_open(now, conn))
-            });
+            spawn_local(async move { sink.send(PageEvent::PeerOpen(conn)) });
         }
         *self.channel.borrow_mut() = Some((
             dc,
@@ -280,17 +267,9 @@ async fn sleep(ms: i32) {
     let _ = JsFuture::from(p).await;
 }
 
-fn report_sdp(driver: &WeakShared, conn: ConnId, kind: SdpKind, result: Result<String, JsValue>) {
-    with_driver(driver, |d, now| match result {
-        Ok(sdp) => d.client.handle_local_sdp(now, conn, Sdp { kind, sdp }),
-        Err(e) => {
-            d.note(format!(
-                "SDP for peer {} failed: {}",
-                conn.0,
-                crate::driver::js_text(&e)
-            ));
-            retire(d.peers.remove(&conn));
-            d.client.handle_local_sdp_failed(now, conn);
-        }
-    });
+fn report_sdp(sink: &Sink, conn: ConnId, kind: SdpKind, result: Result<String, JsValue>) {
+    let sdp = result
+        .map(|sdp| Sdp { kind, sdp })
+        .map_err(|e| format!("SDP for peer {} failed: {}", conn.0, js_text(&e)));
+    sink.send(PageEvent::LocalSdp { conn, sdp });
 }

@@ -5,7 +5,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
-use crate::driver::{WeakShared, with_driver};
+use crate::event::{PageEvent, Sink};
+use crate::js::js_text;
 
 /// An open (or opening) tracker socket and its handlers.
 pub struct TrackerSocket {
@@ -16,30 +17,26 @@ pub struct TrackerSocket {
 }
 
 impl TrackerSocket {
-    /// Connects to `url`; events reach the driver.
-    pub fn open(url: &str, driver: WeakShared) -> Result<TrackerSocket, String> {
-        let ws = WebSocket::new(url).map_err(|e| crate::driver::js_text(&e))?;
+    /// Connects to `url`; its events go to `sink`.
+    pub fn open(url: &str, sink: Sink) -> Result<TrackerSocket, String> {
+        let ws = WebSocket::new(url).map_err(|e| js_text(&e))?;
         let open = {
-            let driver = driver.clone();
-            Closure::<dyn FnMut(Event)>::new(move |_| {
-                with_driver(&driver, |d, now| d.tracker_up(now))
-            })
+            let sink = sink.clone();
+            Closure::<dyn FnMut(Event)>::new(move |_| sink.send(PageEvent::TrackerOpen))
         };
         let message = {
-            let driver = driver.clone();
+            let sink = sink.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
                 if let Some(text) = ev.data().as_string() {
-                    with_driver(&driver, |d, now| d.tracker_message(now, &text));
+                    sink.send(PageEvent::TrackerMessage(text));
                 }
             })
         };
         let close = Closure::<dyn FnMut(CloseEvent)>::new(move |_| {
             // Dropping the socket's own closures while one runs is not
-            // allowed: move the socket out on a later microtask.
-            let driver = driver.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                with_driver(&driver, |d, now| d.tracker_lost(now));
-            });
+            // allowed: the driver drops the socket on a later microtask.
+            let sink = sink.clone();
+            wasm_bindgen_futures::spawn_local(async move { sink.send(PageEvent::TrackerClosed) });
         });
         ws.set_onopen(Some(open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(message.as_ref().unchecked_ref()));

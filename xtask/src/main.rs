@@ -4,10 +4,14 @@
 //! - `test`: the whole test suite, exactly what CI (`.ci/run`) runs.
 //! - `demo`: `cargo run -p peerhost -- demo`, the local demo.
 //! - `gen-demo-images`: regenerates the procedural images of `demo-site/img/`.
+//! - `check-cycles`: no import cycle between the top-level modules of any
+//!   workspace crate.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod cmd;
+mod cycles;
 mod demo_images;
 mod test;
 mod web;
@@ -27,6 +31,8 @@ tasks:
   build-web         build the browser client into target/peerhost-web/
   bench-browser     print browser figures (SHA-256, data-channel throughput)
   gen-demo-images   regenerate demo-site/img/*.jpg (deterministic)
+  check-cycles      fail on an import cycle between the top-level modules
+                    of a workspace crate (part of `test`)
 ";
 
 fn main() -> ExitCode {
@@ -38,6 +44,7 @@ fn main() -> ExitCode {
         Some("build-web") => {
             web::build(&repo_root()).map(|dir| println!("browser client in {}", dir.display()))
         }
+        Some("check-cycles") => cycles::run(),
         Some("gen-demo-images") => demo_images::run(&repo_root().join("demo-site/img")),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
@@ -72,7 +79,7 @@ pub fn repo_root() -> PathBuf {
 
 fn demo(extra: &[String]) -> Result<(), String> {
     web::build(&repo_root())?;
-    let mut cmd = std::process::Command::new(test::cargo());
+    let mut cmd = std::process::Command::new(cmd::cargo());
     cmd.current_dir(repo_root())
         .args(["run", "--release", "-p", "peerhost", "--", "demo"])
         .args(extra);

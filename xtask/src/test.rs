@@ -8,16 +8,11 @@
 //! Each step says what it does; the first failure stops the run.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
+use crate::cmd::{cargo, cargo_in_namespace, exec, have, succeeds};
 use crate::repo_root;
-
-/// The cargo to run: the rustup proxy on PATH, which also finds
-/// `cargo-fmt` and `cargo-clippy` (the bare binary in `$CARGO` may not).
-pub fn cargo() -> &'static str {
-    "cargo"
-}
 
 /// A step of the suite: what it checks, and how.
 type Step<'a> = (&'static str, Box<dyn Fn() -> Result<(), String> + 'a>);
@@ -78,6 +73,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             }),
         ),
         (
+            "no import cycle between the top-level modules of a crate",
+            Box::new(crate::cycles::run),
+        ),
+        (
             "the core builds for wasm32",
             Box::new(|| {
                 exec(Command::new(cargo()).args([
@@ -131,57 +130,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
-/// Prints and runs a command; an error unless it exits 0.
-pub(crate) fn exec(cmd: &mut Command) -> Result<(), String> {
-    let shown = show(cmd);
-    println!("    $ {shown}");
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`{shown}` failed ({status})"))
-    }
-}
-
-fn show(cmd: &Command) -> String {
-    let mut s = String::new();
-    for (k, v) in cmd.get_envs() {
-        if let Some(v) = v {
-            s.push_str(&format!("{}={} ", k.to_string_lossy(), v.to_string_lossy()));
-        }
-    }
-    s.push_str(&cmd.get_program().to_string_lossy());
-    for a in cmd.get_args() {
-        let a = a.to_string_lossy();
-        if a.contains(' ') || a.contains('$') {
-            s.push_str(&format!(" '{a}'"));
-        } else {
-            s.push_str(&format!(" {a}"));
-        }
-    }
-    s
-}
-
-/// Whether `program` runs at all.
-fn have(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
-
-/// Whether a command succeeds, quietly.
-fn succeeds(cmd: &mut Command) -> bool {
-    cmd.stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn is_root() -> bool {
     // Effective uid is the second field of the `Uid:` line.
     std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
@@ -228,46 +176,6 @@ fn system_packages(root: &Path) -> Result<(), String> {
 
 fn run_tests(extra: &[String]) -> Result<(), String> {
     cargo_in_namespace(&["test", "--workspace", "--offline"], extra)
-}
-
-/// Runs `cargo ARGS EXTRA` inside a loopback-only network namespace with
-/// `PEERHOST_NETNS=1`, or without one (browser tests then skip) where
-/// namespaces are not permitted.
-pub(crate) fn cargo_in_namespace(test_args: &[&str], extra: &[String]) -> Result<(), String> {
-    // `sh -c '… exec "$@"' sh cargo test …` passes the arguments unquoted-safe.
-    let script = "ip link set lo up && exec \"$@\"";
-    let namespace = [
-        vec!["--net"],
-        // Not root: a user namespace may still allow a private network namespace.
-        vec!["--net", "--map-root-user"],
-    ]
-    .into_iter()
-    .find(|flags| {
-        succeeds(
-            Command::new("unshare")
-                .args(flags)
-                .args(["--", "sh", "-c", script, "sh", "true"]),
-        )
-    });
-    match namespace {
-        Some(flags) => exec(
-            Command::new("unshare")
-                .env("PEERHOST_NETNS", "1")
-                .args(flags)
-                .args(["--", "sh", "-c", script, "sh", "cargo"])
-                .args(test_args)
-                .args(extra),
-        ),
-        None => {
-            println!(
-                "    warning: cannot create a network namespace (`unshare --net` is not permitted here);"
-            );
-            println!(
-                "    warning: running the tests without one: browser (WebRTC) tests will SKIP"
-            );
-            exec(Command::new(cargo()).args(test_args).args(extra))
-        }
-    }
 }
 
 fn fuzz_build(root: &Path) -> Result<(), String> {

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::test::{cargo, exec};
+use crate::cmd::{cargo, cargo_in_namespace, exec};
 
 /// Builds the client into `target/peerhost-web/` and returns that path.
 pub fn build(root: &Path) -> Result<PathBuf, String> {
@@ -117,7 +117,7 @@ pub fn bench(root: &Path) -> Result<(), String> {
         "browser_figures",
         "--no-run",
     ]))?;
-    crate::test::cargo_in_namespace(
+    cargo_in_namespace(
         &[
             "test",
             "--offline",
