@@ -31,10 +31,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
 use http_body_util::BodyExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use peerhost_core::client::{Client, ClientConfig, ManifestSource, OriginError, Output};
+use peerhost_core::client::{
+    Client, ClientConfig, Input, ManifestSource, OriginError, Output, Ticket,
+};
 use peerhost_core::manifest::{SignedManifest, SiteSecret};
 use peerhost_core::piece::Digest;
 use peerhost_core::scheduler::{ConnId, RequestId};
@@ -335,6 +338,8 @@ struct Node {
     visitor: bool,
     ws: Option<mpsc::UnboundedSender<String>>,
     seen_version: u64,
+    /// Tickets handed out so far (the next one's number).
+    tickets_issued: u64,
 }
 
 struct Sim {
@@ -400,8 +405,11 @@ impl Sim {
             } else {
                 self.files.clone()
             };
-            for p in paths {
-                let _ = self.nodes[i].client.want(now, &p);
+            for path in paths {
+                let node = &mut self.nodes[i];
+                let ticket = Ticket(node.tickets_issued);
+                node.tickets_issued += 1;
+                node.client.handle_input(now, Input::Want { ticket, path });
             }
         }
     }
@@ -486,16 +494,24 @@ impl Sim {
         match ev {
             Ev::Tracker(i, text) => {
                 if let Ok(msg) = ServerMessage::from_json(&text) {
-                    self.nodes[i].client.handle_tracker(now, msg);
+                    self.nodes[i].client.handle_input(now, Input::Tracker(msg));
                     self.pump(i);
                 }
             }
             Ev::TrackerUp(i) => {
-                self.nodes[i].client.handle_tracker_connected(now);
+                self.nodes[i]
+                    .client
+                    .handle_input(now, Input::TrackerConnected);
                 self.pump(i);
             }
             Ev::Origin(i, request, result) => {
-                self.nodes[i].client.handle_origin(now, request, result);
+                self.nodes[i].client.handle_input(
+                    now,
+                    Input::Origin {
+                        request,
+                        result: (result).map(Bytes::from),
+                    },
+                );
                 self.pump(i);
             }
             Ev::Pushing(version, at) => {
@@ -522,19 +538,27 @@ impl Sim {
             let now = self.now();
             let i = match w {
                 Link::LocalSdp(i, conn, sdp) => {
-                    self.nodes[i].client.handle_local_sdp(now, conn, sdp);
+                    self.nodes[i]
+                        .client
+                        .handle_input(now, Input::LocalSdp { conn, sdp });
                     i
                 }
                 Link::Open(i, conn) => {
-                    self.nodes[i].client.handle_peer_open(now, conn);
+                    self.nodes[i]
+                        .client
+                        .handle_input(now, Input::PeerOpen { conn });
                     i
                 }
                 Link::Closed(i, conn) => {
-                    self.nodes[i].client.handle_peer_closed(now, conn);
+                    self.nodes[i]
+                        .client
+                        .handle_input(now, Input::PeerClosed { conn });
                     i
                 }
                 Link::Frame(i, conn, frame) => {
-                    self.nodes[i].client.handle_peer_message(now, conn, frame);
+                    self.nodes[i]
+                        .client
+                        .handle_input(now, Input::PeerFrame { conn, frame });
                     i
                 }
             };
@@ -555,7 +579,7 @@ impl Sim {
                 .poll_timeout()
                 .is_some_and(|t| t <= now)
             {
-                self.nodes[i].client.handle_timeout(now);
+                self.nodes[i].client.handle_input(now, Input::Timeout);
                 self.pump(i);
             }
             if let Some(t) = self.nodes[i].client.poll_timeout() {
@@ -642,13 +666,28 @@ async fn run_one(peers: usize, seeders: usize, updates: u32) -> anyhow::Result<R
             Instant(start.elapsed().as_millis() as u64),
         );
         let now = Instant(start.elapsed().as_millis() as u64);
-        client
-            .handle_manifest(now, wall, &v1, ManifestSource::Origin)
-            .context("the bench manifest verifies")?;
+        client.handle_input(
+            now,
+            Input::Manifest {
+                manifest: Box::new(v1.clone()),
+                source: ManifestSource::Origin,
+                wall,
+            },
+        );
+        anyhow::ensure!(
+            client.manifest().is_some(),
+            "the bench manifest does not verify"
+        );
         if !visitor {
             for p in &files {
                 let bytes = std::fs::read(site.path().join(p.trim_start_matches('/')))?;
-                client.add_asset(now, p, &bytes);
+                client.handle_input(
+                    now,
+                    Input::AssetHeld {
+                        path: p.to_string(),
+                        bytes: Bytes::from(bytes),
+                    },
+                );
             }
         }
         nodes.push(Node {
@@ -656,6 +695,7 @@ async fn run_one(peers: usize, seeders: usize, updates: u32) -> anyhow::Result<R
             visitor,
             ws: None,
             seen_version: 0,
+            tickets_issued: 0,
         });
     }
     let ready = Arc::new(std::sync::atomic::AtomicUsize::new(0));

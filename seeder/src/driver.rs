@@ -15,7 +15,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use peerhost_core::client::{Client, Event, ManifestSource, OriginError, Output, Ticket};
+use bytes::Bytes;
+use peerhost_core::client::{Client, Event, Input, ManifestSource, OriginError, Output, Ticket};
 use peerhost_core::manifest::{ManifestError, SiteKey};
 use peerhost_core::scheduler::ConnId;
 use peerhost_core::signal::{Announce, AnnounceEvent, ClientMessage, ServerMessage, swarm_id};
@@ -75,6 +76,8 @@ pub(crate) struct SiteSeeder {
     tracker_connects: u64,
     peers: HashMap<ConnId, PeerHandle>,
     tickets: HashMap<Ticket, String>,
+    /// Tickets handed out so far (the next one's number).
+    tickets_issued: u64,
     /// The version whose files were read from disk (directory or cache).
     loaded: Option<(u64, BTreeSet<String>)>,
     manifests_refused: u64,
@@ -113,6 +116,7 @@ impl SiteSeeder {
             tracker_connects: 0,
             peers: HashMap::new(),
             tickets: HashMap::new(),
+            tickets_issued: 0,
             loaded: None,
             manifests_refused: 0,
             refreshing: false,
@@ -169,7 +173,7 @@ impl SiteSeeder {
                 () = sleep_until(deadline) => {
                     let now = self.now();
                     self.last_timeout = Some(now);
-                    self.client.handle_timeout(now);
+                    self.client.handle_input(now, Input::Timeout);
                 }
                 _ = refresh.tick() => self.refresh(),
             }
@@ -185,13 +189,13 @@ impl SiteSeeder {
             SeederEvent::TrackerUp => {
                 self.tracker = TrackerState::Up;
                 self.tracker_connects += 1;
-                self.client.handle_tracker_connected(now);
+                self.client.handle_input(now, Input::TrackerConnected);
             }
             SeederEvent::TrackerDown => {
                 // Told once: the core then serves without discovery until it is back.
                 if self.tracker != TrackerState::Down {
                     self.tracker = TrackerState::Down;
-                    self.client.handle_tracker_closed(now);
+                    self.client.handle_input(now, Input::TrackerClosed);
                 }
             }
             SeederEvent::Tracker(text) => match ServerMessage::from_json(&text) {
@@ -204,39 +208,50 @@ impl SiteSeeder {
                     {
                         tracing::debug!(site = %self.name, %action, "tracker refused: {failure_reason}");
                     }
-                    self.client.handle_tracker(now, msg);
+                    self.client.handle_input(now, Input::Tracker(msg));
                 }
                 Err(e) => {
                     tracing::debug!(site = %self.name, error = %e, "unreadable tracker message")
                 }
             },
             SeederEvent::LocalSdp { conn, sdp } => match sdp {
-                Ok(sdp) => self.client.handle_local_sdp(now, conn, sdp),
+                Ok(sdp) => self.client.handle_input(now, Input::LocalSdp { conn, sdp }),
                 Err(e) => {
                     tracing::debug!(site = %self.name, conn = conn.0, "no SDP: {e}");
                     self.peers.remove(&conn);
-                    self.client.handle_local_sdp_failed(now, conn);
+                    self.client
+                        .handle_input(now, Input::LocalSdpFailed { conn });
                 }
             },
             SeederEvent::PeerOpen(conn) => {
                 if self.peers.contains_key(&conn) {
-                    self.client.handle_peer_open(now, conn);
+                    self.client.handle_input(now, Input::PeerOpen { conn });
                 }
             }
             SeederEvent::PeerFrame(conn, bytes) => {
                 if self.peers.contains_key(&conn) {
-                    self.client.handle_peer_frame(now, conn, &bytes);
+                    self.client.handle_input(
+                        now,
+                        Input::PeerData {
+                            conn,
+                            data: Bytes::copy_from_slice(&bytes),
+                        },
+                    );
                 }
             }
             SeederEvent::PeerClosed(conn) => {
                 if self.peers.remove(&conn).is_some() {
                     tracing::debug!(site = %self.name, conn = conn.0, "peer connection ended");
-                    self.client.handle_peer_closed(now, conn);
+                    self.client.handle_input(now, Input::PeerClosed { conn });
                 }
             }
-            SeederEvent::Origin { request, result } => {
-                self.client.handle_origin(now, request, result)
-            }
+            SeederEvent::Origin { request, result } => self.client.handle_input(
+                now,
+                Input::Origin {
+                    request,
+                    result: (result).map(Bytes::from),
+                },
+            ),
             SeederEvent::ManifestText(result) => self.on_manifest_text(now, result),
             SeederEvent::Written {
                 version,
@@ -440,4 +455,20 @@ fn source_name(source: ManifestSource) -> &'static str {
         ManifestSource::Peer(_) => "a peer",
         ManifestSource::Storage => "disk",
     }
+}
+
+/// Asks `client` for the asset at `path` with the next ticket, remembered
+/// in `tickets` (the answer is a delivery or a failure with that ticket).
+/// A free function: callers hold other fields of the seeder borrowed.
+pub(super) fn want(
+    client: &mut Client,
+    tickets: &mut HashMap<Ticket, String>,
+    issued: &mut u64,
+    now: Instant,
+    path: String,
+) {
+    let ticket = Ticket(*issued);
+    *issued += 1;
+    tickets.insert(ticket, path.clone());
+    client.handle_input(now, Input::Want { ticket, path });
 }

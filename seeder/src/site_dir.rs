@@ -5,7 +5,8 @@
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use peerhost_core::client::Client;
+use bytes::Bytes;
+use peerhost_core::client::{Client, Input};
 use peerhost_core::manifest::{self, Asset, Manifest, ManifestError, SignedManifest};
 use peerhost_core::time::Instant;
 
@@ -93,9 +94,18 @@ pub(crate) fn load_assets(
             continue;
         };
         let listed = Asset::piece_count_for(asset.size, asset.piece_size);
-        let taken = client.add_asset(now, &asset.path, &bytes) as u64;
+        client.handle_input(
+            now,
+            Input::AssetHeld {
+                path: asset.path.clone(),
+                bytes: Bytes::from(bytes),
+            },
+        );
         // Pieces already held (from another copy) count as present.
-        if taken == listed || client.asset_bytes(&asset.path).is_some() {
+        let taken = client
+            .asset_progress(&asset.path)
+            .map_or(0, |(held, _)| u64::from(held));
+        if taken == listed {
             report.complete += 1;
         } else {
             report.mismatched.push((asset.path.clone(), taken, listed));

@@ -14,10 +14,10 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use bytes::Bytes;
 use js_sys::{Promise, Uint8Array};
 use peerhost_core::client::{
-    Client, CloseReason, Event, HashJob, ManifestSource, ManifestStatus, Output, SignatureJob,
-    Ticket,
+    Client, CloseReason, Event, HashJob, Input, ManifestSource, Output, SignatureJob, Ticket,
 };
 use peerhost_core::manifest::{SIGNATURE_LEN, SignedManifest, SiteKey};
 use peerhost_core::piece::Digest;
@@ -56,9 +56,15 @@ pub struct PageDriver {
     tracker_retries: u32,
     peers: VecMap<ConnId, PeerConn>,
     pending: VecMap<Ticket, Pending>,
+    /// Tickets handed out so far (the next one's number).
+    tickets_issued: u64,
     /// `loadManifest` promises waiting for their signature check, and
     /// whether the manifest is the page's first.
     manifest_loads: VecMap<SignatureJob, (Pending, bool)>,
+    /// The `loadManifest` promise being settled by the input just fed (the
+    /// verdict comes out of the client as an event, or first as a
+    /// signature request), and whether the manifest is the page's first.
+    loading: Option<(Pending, bool)>,
     /// The armed timer and the deadline it is for.
     timer: Option<(Instant, Timer)>,
     reconnect: Option<Timer>,
@@ -93,7 +99,9 @@ impl PageDriver {
                 tracker_retries: 0,
                 peers: VecMap::new(),
                 pending: VecMap::new(),
+                tickets_issued: 0,
                 manifest_loads: VecMap::new(),
+                loading: None,
                 timer: None,
                 reconnect: None,
                 log: VecDeque::new(),
@@ -126,7 +134,7 @@ impl PageDriver {
         match event {
             PageEvent::TrackerOpen => {
                 self.tracker_retries = 0;
-                self.client.handle_tracker_connected(now);
+                self.client.handle_input(now, Input::TrackerConnected);
             }
             PageEvent::TrackerMessage(text) => self.tracker_message(now, &text),
             PageEvent::TrackerClosed => self.tracker_lost(now),
@@ -134,14 +142,15 @@ impl PageDriver {
             PageEvent::Timeout => {
                 // This timer has fired: the next pump must arm a new one.
                 self.timer = None;
-                self.client.handle_timeout(now);
+                self.client.handle_input(now, Input::Timeout);
             }
             PageEvent::LocalSdp { conn, sdp } => match sdp {
-                Ok(sdp) => self.client.handle_local_sdp(now, conn, sdp),
+                Ok(sdp) => self.client.handle_input(now, Input::LocalSdp { conn, sdp }),
                 Err(e) => {
                     self.note(e);
                     peer_conn::retire(self.peers.remove(&conn));
-                    self.client.handle_local_sdp_failed(now, conn);
+                    self.client
+                        .handle_input(now, Input::LocalSdpFailed { conn });
                 }
             },
             PageEvent::DataChannel { conn, channel } => {
@@ -149,18 +158,28 @@ impl PageDriver {
                     pc.attach(channel, conn, self.sink.clone());
                 }
             }
-            PageEvent::PeerOpen(conn) => self.client.handle_peer_open(now, conn),
-            PageEvent::PeerFrame(conn, bytes) => self.client.handle_peer_frame(now, conn, &bytes),
+            PageEvent::PeerOpen(conn) => self.client.handle_input(now, Input::PeerOpen { conn }),
+            PageEvent::PeerFrame(conn, bytes) => self.client.handle_input(
+                now,
+                Input::PeerData {
+                    conn,
+                    data: Bytes::from(bytes),
+                },
+            ),
             PageEvent::PeerClosed(conn) => {
                 peer_conn::retire(self.peers.remove(&conn));
-                self.client.handle_peer_closed(now, conn);
+                self.client.handle_input(now, Input::PeerClosed { conn });
             }
-            PageEvent::Origin { request, result } => {
-                self.client.handle_origin(now, RequestId(request.0), result)
-            }
-            PageEvent::PieceHashed { job, digest } => {
-                self.client.handle_piece_hash(now, job, digest)
-            }
+            PageEvent::Origin { request, result } => self.client.handle_input(
+                now,
+                Input::Origin {
+                    request: RequestId(request.0),
+                    result: result.map(Bytes::from),
+                },
+            ),
+            PageEvent::PieceHashed { job, digest } => self
+                .client
+                .handle_input(now, Input::PieceHashed { job, digest }),
             PageEvent::SignatureChecked { job, verdict } => {
                 self.signature_checked(now, job, verdict)
             }
@@ -172,58 +191,65 @@ impl PageDriver {
     pub fn load_manifest(&mut self, signed: &SignedManifest) -> Result<Promise, JsError> {
         let now = self.now();
         let first = self.client.manifest().is_none();
-        let status = self
-            .client
-            .handle_manifest(now, Self::wall(), signed, ManifestSource::Origin)
-            .map_err(|e| JsError::new(&e.to_string()))?;
-        let promise = match status {
-            ManifestStatus::Checked(_) => {
-                if first {
-                    self.connect_tracker();
-                }
-                let version = self.client.manifest().map_or(0, |m| m.version()) as f64;
-                Promise::resolve(&JsValue::from(version))
-            }
-            ManifestStatus::AwaitingSignature(job) => {
-                let mut slot = None;
-                let promise =
-                    Promise::new(&mut |resolve, reject| slot = Some(Pending { resolve, reject }));
-                let pending = slot.expect("promise executor runs at once");
-                self.manifest_loads.insert(job, (pending, first));
-                promise
-            }
-        };
+        let mut slot = None;
+        let promise = Promise::new(&mut |resolve, reject| slot = Some(Pending { resolve, reject }));
+        self.loading = Some((slot.expect("promise executor runs at once"), first));
+        self.client.handle_input(
+            now,
+            Input::Manifest {
+                manifest: Box::new(signed.clone()),
+                source: ManifestSource::Origin,
+                wall: Self::wall(),
+            },
+        );
         self.pump();
+        // Neither refused nor waiting for a check: the current manifest.
+        self.settle_load(Ok(()));
         Ok(promise)
     }
 
     /// A promise for the asset at `path` (from peers or the origin).
     pub fn want(&mut self, path: &str) -> Result<Promise, JsValue> {
         let now = self.now();
-        let ticket = self
-            .client
-            .want(now, path)
-            .map_err(|e| JsValue::from(JsError::new(&e.to_string())))?;
+        let ticket = Ticket(self.tickets_issued);
+        self.tickets_issued += 1;
         let mut slot = None;
         let promise = Promise::new(&mut |resolve, reject| slot = Some(Pending { resolve, reject }));
         self.pending
             .insert(ticket, slot.expect("promise executor runs at once"));
+        // A refusal (no manifest, not listed) rejects the promise at once.
+        self.client.handle_input(
+            now,
+            Input::Want {
+                ticket,
+                path: path.to_owned(),
+            },
+        );
         self.pump();
         Ok(promise)
     }
 
-    /// Offers bytes the page already has; returns the pieces taken.
-    pub fn add_asset(&mut self, path: &str, bytes: &[u8]) -> usize {
+    /// Offers bytes the page already has; returns the pieces of the asset
+    /// now held.
+    pub fn add_asset(&mut self, path: &str, bytes: Vec<u8>) -> usize {
         let now = self.now();
-        let n = self.client.add_asset(now, path, bytes);
+        self.client.handle_input(
+            now,
+            Input::AssetHeld {
+                path: path.to_owned(),
+                bytes: Bytes::from(bytes),
+            },
+        );
         self.pump();
-        n
+        self.client
+            .asset_progress(path)
+            .map_or(0, |(held, _)| held as usize)
     }
 
     /// Stops or resumes uploading.
     pub fn set_leech_only(&mut self, on: bool) {
         let now = self.now();
-        self.client.set_leech_only(now, on);
+        self.client.handle_input(now, Input::LeechOnly(on));
         self.pump();
     }
 
@@ -243,17 +269,17 @@ impl PageDriver {
                 Ok(sock) => self.tracker = Some(sock),
                 Err(e) => {
                     self.note(format!("tracker {url}: {e}"));
-                    self.client.handle_tracker_closed(now);
+                    self.client.handle_input(now, Input::TrackerClosed);
                 }
             },
-            None => self.client.handle_tracker_closed(now),
+            None => self.client.handle_input(now, Input::TrackerClosed),
         }
     }
 
     /// The tracker socket closed: tell the core, retry with backoff and jitter.
     fn tracker_lost(&mut self, now: Instant) {
         self.tracker = None;
-        self.client.handle_tracker_closed(now);
+        self.client.handle_input(now, Input::TrackerClosed);
         if self.tracker_url.is_none() {
             return;
         }
@@ -274,7 +300,7 @@ impl PageDriver {
                 .and_then(|v| ServerMessage::from_value(&v))
         };
         match msg {
-            Ok(msg) => self.client.handle_tracker(now, msg),
+            Ok(msg) => self.client.handle_input(now, Input::Tracker(msg)),
             Err(e) => self.note(format!("tracker sent something unreadable: {e}")),
         }
     }
@@ -345,7 +371,13 @@ impl PageDriver {
                 site_key,
                 message,
                 signature,
-            } => self.verify_signature(job, &site_key, &message, &signature),
+            } => {
+                // The page's manifest waits for this check.
+                if let Some(load) = self.loading.take() {
+                    self.manifest_loads.insert(job, load);
+                }
+                self.verify_signature(job, &site_key, &message, &signature)
+            }
             Output::ClosePeer { conn, reason } => {
                 if let Some(pc) = self.peers.remove(&conn) {
                     self.note(format!("closed peer {}: {}", conn.0, close_text(&reason)));
@@ -391,8 +423,17 @@ impl PageDriver {
                 }
             }
             Output::Event(ev) => {
-                if let Event::PeerBanned { .. } = ev {
-                    self.banned += 1;
+                match &ev {
+                    Event::PeerBanned { .. } => self.banned += 1,
+                    Event::ManifestAccepted {
+                        source: ManifestSource::Origin,
+                        ..
+                    } => self.settle_load(Ok(())),
+                    Event::ManifestRefused {
+                        source: ManifestSource::Origin,
+                        error,
+                    } => self.settle_load(Err(error.to_string())),
+                    _ => {}
                 }
                 self.note(event_line(&ev));
             }
@@ -485,32 +526,40 @@ impl PageDriver {
         if let Err(e) = &verdict {
             self.note(format!("WebCrypto Ed25519 unavailable: {e}"));
         }
-        let result = self
-            .client
-            .handle_signature(now, job, verdict.clone().unwrap_or(false));
-        let Some((p, first)) = self.manifest_loads.remove(&job) else {
+        self.loading = self.manifest_loads.remove(&job);
+        self.client.handle_input(
+            now,
+            Input::SignatureChecked {
+                job,
+                valid: *verdict.as_ref().unwrap_or(&false),
+            },
+        );
+        if let Err(e) = verdict {
+            self.settle_load(Err(format!("WebCrypto Ed25519 unavailable: {e}")));
+        }
+        // The verdict comes out as an event, which settles the page's
+        // promise (see `perform`); none comes for an unchanged manifest.
+        self.pump();
+        self.settle_load(Ok(()));
+    }
+
+    /// Settles the `loadManifest` promise in progress, if any: `Ok` with the
+    /// current version (connecting to the tracker the first time), or
+    /// rejected with why.
+    fn settle_load(&mut self, result: Result<(), String>) {
+        let Some((p, first)) = self.loading.take() else {
             return;
         };
-        match (result, verdict) {
-            (Some(Ok(_)), _) => {
+        match result {
+            Ok(()) => {
                 if first {
                     self.connect_tracker();
                 }
                 let version = self.client.manifest().map_or(0, |m| m.version()) as f64;
                 let _ = p.resolve.call1(&JsValue::NULL, &version.into());
             }
-            (_, Err(e)) => {
-                let e = JsError::new(&format!("WebCrypto Ed25519 unavailable: {e}"));
-                let _ = p.reject.call1(&JsValue::NULL, &e.into());
-            }
-            (Some(Err(e)), Ok(_)) => {
-                let _ = p
-                    .reject
-                    .call1(&JsValue::NULL, &JsError::new(&e.to_string()).into());
-            }
-            (None, Ok(_)) => {
-                let e = JsError::new("manifest check lost");
-                let _ = p.reject.call1(&JsValue::NULL, &e.into());
+            Err(e) => {
+                let _ = p.reject.call1(&JsValue::NULL, &JsError::new(&e).into());
             }
         }
     }

@@ -139,9 +139,10 @@ impl Peerhost {
     }
 
     /// Offers bytes the page already has (browser cache) for seeding;
-    /// only pieces matching the manifest are taken. Returns pieces taken.
+    /// only pieces matching the manifest are taken. Returns the pieces of
+    /// the asset now held.
     #[wasm_bindgen(js_name = addAsset)]
-    pub fn add_asset(&self, path: &str, bytes: &[u8]) -> usize {
+    pub fn add_asset(&self, path: &str, bytes: Vec<u8>) -> usize {
         self.driver.borrow_mut().add_asset(path, bytes)
     }
 

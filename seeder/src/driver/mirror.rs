@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use peerhost_core::client::{ManifestSource, Ticket};
+use peerhost_core::client::{Input, ManifestSource, Ticket};
 use peerhost_core::manifest::{self, SignedManifest};
 use peerhost_core::piece::Digest;
 use peerhost_core::time::Instant;
@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::start::{random_seed, report_load, wall};
-use super::{Kind, SiteSeeder, source_name};
+use super::{Kind, SiteSeeder, source_name, want};
 use crate::cache::{Cache, Job};
 use crate::event::SeederEvent;
 use crate::origin::Origin;
@@ -105,12 +105,14 @@ impl SiteSeeder {
                             path: path.clone(),
                             body,
                         }),
-                        None => match self.client.want(now, path) {
-                            Ok(t) => {
-                                self.tickets.insert(t, path.clone());
-                            }
-                            Err(e) => tracing::warn!(site = %self.name, "{path}: {e}"),
-                        },
+                        // A refusal comes back as Output::Failed, logged there.
+                        None => want(
+                            &mut self.client,
+                            &mut self.tickets,
+                            &mut self.tickets_issued,
+                            now,
+                            path.clone(),
+                        ),
                     }
                 }
                 if loaded.is_some() && writing.assets.len() == current.manifest().assets.len() {
@@ -216,7 +218,7 @@ impl SiteSeeder {
     /// Periodic: re-read the manifest, retry failed assets, update the wall clock.
     pub(super) fn refresh(&mut self) {
         let now = self.now();
-        self.client.set_wall_clock(now, wall());
+        self.client.handle_input(now, Input::WallClock(wall()));
         if let Kind::Mirror(m) = &mut self.kind {
             let failed = std::mem::take(&mut m.failed);
             let wanted: HashSet<String> = self.tickets.values().cloned().collect();
@@ -233,9 +235,13 @@ impl SiteSeeder {
                         }
                     }
                     None => {
-                        if let Ok(t) = self.client.want(now, &path) {
-                            self.tickets.insert(t, path);
-                        }
+                        want(
+                            &mut self.client,
+                            &mut self.tickets,
+                            &mut self.tickets_issued,
+                            now,
+                            path,
+                        );
                     }
                 }
             }
@@ -281,7 +287,14 @@ impl SiteSeeder {
             }
             Ok(Ok(signed)) => {
                 // Refusals come back as events.
-                let _ = self.client.handle_manifest(now, wall(), &signed, source);
+                self.client.handle_input(
+                    now,
+                    Input::Manifest {
+                        manifest: Box::new(signed),
+                        source,
+                        wall: wall(),
+                    },
+                );
             }
         }
     }

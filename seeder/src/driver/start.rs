@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use peerhost_core::client::{Client, ClientConfig, ManifestSource};
-use peerhost_core::manifest::{self, SignedManifest, SiteKey};
+use peerhost_core::client::{Client, ClientConfig, Input, ManifestSource};
+use peerhost_core::manifest::{self, ManifestError, SignedManifest, SiteKey};
 use peerhost_core::time::{Instant, UnixTime};
 
 use super::mirror::Mirror;
@@ -73,12 +73,12 @@ impl SiteSeeder {
         let signed = site_dir::read_manifest(dir)?;
         let key = trusted_key(keys, signed.manifest().site_key);
         let mut client = Client::new(config, key, 0, random_seed(), Instant::ZERO);
-        client
-            .handle_manifest(Instant::ZERO, wall(), &signed, ManifestSource::Storage)
-            .map_err(|error| StartError::Refused {
+        start_with(&mut client, &key, &signed, ManifestSource::Storage).map_err(|error| {
+            StartError::Refused {
                 what: dir.join(manifest::FILE_NAME).display().to_string(),
                 error,
-            })?;
+            }
+        })?;
         let name = dir.display().to_string();
         let version = signed.manifest().version;
         let report = site_dir::load_assets(&mut client, Instant::ZERO, dir, signed.manifest());
@@ -141,10 +141,7 @@ impl SiteSeeder {
         let mut loaded = None;
         if let Some(c) = &cached {
             let v = c.manifest().version;
-            if client
-                .handle_manifest(Instant::ZERO, wall(), c, ManifestSource::Storage)
-                .is_ok()
-            {
+            if start_with(&mut client, &key, c, ManifestSource::Storage).is_ok() {
                 let dir = cache.version_dir(v);
                 let report = site_dir::load_assets(&mut client, Instant::ZERO, &dir, c.manifest());
                 report_load(&cache_dir.display().to_string(), v, &report);
@@ -161,8 +158,7 @@ impl SiteSeeder {
         let have_cached = loaded.is_some();
         match fetched {
             Ok(signed) => {
-                if let Err(error) =
-                    client.handle_manifest(Instant::ZERO, wall(), &signed, ManifestSource::Origin)
+                if let Err(error) = start_with(&mut client, &key, &signed, ManifestSource::Origin)
                     && !have_cached
                 {
                     return Err(StartError::Refused {
@@ -195,4 +191,28 @@ impl SiteSeeder {
         d.publish();
         Ok(d)
     }
+}
+
+/// Gives a starting client its manifest. The verdict comes out of the
+/// client as an event; a start-up error needs it now, so the checks a new
+/// client makes (signature under `key`, validity window) are made here too.
+/// Behind a cached manifest, a fetched one the client keeps the cached
+/// version over is still `Ok`: the client judges versions.
+fn start_with(
+    client: &mut Client,
+    key: &SiteKey,
+    signed: &SignedManifest,
+    source: ManifestSource,
+) -> Result<(), ManifestError> {
+    let wall = wall();
+    signed.verify(key, wall)?;
+    client.handle_input(
+        Instant::ZERO,
+        Input::Manifest {
+            manifest: Box::new(signed.clone()),
+            source,
+            wall,
+        },
+    );
+    Ok(())
 }
