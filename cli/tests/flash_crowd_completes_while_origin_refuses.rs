@@ -7,15 +7,12 @@
 
 mod common;
 
-use common::run;
+use common::{netns_or_skip, run};
 use serde_json::Value;
 
 #[test]
 fn flash_crowd_completes_while_origin_refuses() {
-    if std::env::var("PEERHOST_NETNS").as_deref() != Ok("1") {
-        eprintln!(
-            "skipped flash_crowd_completes_while_origin_refuses: WebRTC tests run only in the loopback-only namespace (PEERHOST_NETNS=1)"
-        );
+    if !netns_or_skip("flash_crowd_completes_while_origin_refuses") {
         return;
     }
     let r = run([

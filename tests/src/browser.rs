@@ -12,16 +12,27 @@ use peerhost_bench::browser_control::BrowserControl;
 
 use serde_json::{Value, json};
 
-/// Whether browser/WebRTC tests may run here; prints why not otherwise.
+/// Whether the loopback-only network namespace of `cargo xtask test` is
+/// here (`PEERHOST_NETNS=1`), so `browser tests` may run. Under CI (`CI` set) a
+/// missing namespace fails the test: it must never pass by not running.
+/// Elsewhere (a bare `cargo test`) it says loudly that it skipped.
 pub fn browser_tests_enabled(test: &str) -> bool {
     if std::env::var("PEERHOST_NETNS").as_deref() == Ok("1") {
         return true;
     }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+    assert!(
+        !ci,
+        "{test} must run under CI, but this is not the loopback-only network namespace \
+         (PEERHOST_NETNS=1): run the suite with `cargo xtask test`"
+    );
     eprintln!(
-        "skipped {test}: browser tests run only in the loopback-only namespace of `cargo xtask test` (PEERHOST_NETNS=1)"
+        "SKIPPED {test} (not passed): browser tests run only in the loopback-only network namespace \
+         of `cargo xtask test` (PEERHOST_NETNS=1)"
     );
     false
 }
+
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

@@ -171,11 +171,7 @@ async fn kill_group(child: &mut Child) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_webtorrent_browsers_swap_a_file_through_our_tracker() {
-    if std::env::var("PEERHOST_NETNS").as_deref() != Ok("1") {
-        println!(
-            "skipping webtorrent_interop: set PEERHOST_NETNS=1 inside a loopback-only network \
-             namespace (unshare --net -- sh -c 'ip link set lo up && PEERHOST_NETNS=1 cargo test …')"
-        );
+    if !common::netns_or_skip("webtorrent_interop") {
         return;
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
