@@ -12,27 +12,10 @@ use peerhost_bench::browser_control::BrowserControl;
 
 use serde_json::{Value, json};
 
-/// Whether the loopback-only network namespace of `cargo xtask test` is
-/// here (`PEERHOST_NETNS=1`), so `browser tests` may run. Under CI (`CI` set) a
-/// missing namespace fails the test: it must never pass by not running.
-/// Elsewhere (a bare `cargo test`) it says loudly that it skipped.
+/// Whether browser tests may run here (see `peerhost_testenv`).
 pub fn browser_tests_enabled(test: &str) -> bool {
-    if std::env::var("PEERHOST_NETNS").as_deref() == Ok("1") {
-        return true;
-    }
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-    assert!(
-        !ci,
-        "{test} must run under CI, but this is not the loopback-only network namespace \
-         (PEERHOST_NETNS=1): run the suite with `cargo xtask test`"
-    );
-    eprintln!(
-        "SKIPPED {test} (not passed): browser tests run only in the loopback-only network namespace \
-         of `cargo xtask test` (PEERHOST_NETNS=1)"
-    );
-    false
+    peerhost_testenv::netns_or_skip(test, "browser tests")
 }
-
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

@@ -88,7 +88,7 @@ pub fn cargo_in_namespace(test_args: &[&str], extra: &[String]) -> Result<(), St
                 .args(test_args)
                 .args(extra),
         ),
-        None if under_ci() => Err(
+        None if peerhost_testenv::under_ci() => Err(
             "cannot create a network namespace (`unshare --net` is not permitted here): \
              the browser and WebRTC tests cannot run, and under CI that is a failure, not a skip"
                 .into(),
@@ -103,10 +103,4 @@ pub fn cargo_in_namespace(test_args: &[&str], extra: &[String]) -> Result<(), St
             exec(Command::new(cargo()).args(test_args).args(extra))
         }
     }
-}
-
-/// Whether this run is CI's (`CI` set and not "false"), where a test that
-/// cannot run its real parts must fail rather than skip.
-pub fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
 }
