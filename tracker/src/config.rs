@@ -57,6 +57,15 @@ pub struct ConnectionConfig {
     pub max_frame_size: usize,
     /// Largest message on `/publish`, where manifests are published, bytes.
     pub max_publish_message_size: usize,
+    /// Open `/publish` connections in all; beyond it the upgrade is
+    /// refused (503). Each may hold a `max_publish_message_size` buffer, so
+    /// this bounds that memory apart from the tracker's own connections.
+    pub max_publish_connections: usize,
+    /// Open `/publish` connections from one IP address (a publisher needs one).
+    pub max_publish_connections_per_ip: usize,
+    /// Seconds a message on `/publish` may take from its first byte to its
+    /// last; a slower one closes the connection. 2 MiB in 30 s is 560 kbit/s.
+    pub publish_frame_timeout_secs: u64,
     /// Initial read buffer per connection, bytes: the main per-connection
     /// memory cost; larger messages grow it temporarily.
     pub read_buffer_size: usize,
@@ -86,6 +95,9 @@ impl Default for ConnectionConfig {
             max_message_size: 64 * 1024,
             max_frame_size: 64 * 1024,
             max_publish_message_size: 2 * 1024 * 1024,
+            max_publish_connections: 64,
+            max_publish_connections_per_ip: 4,
+            publish_frame_timeout_secs: 30,
             read_buffer_size: 2 * 1024,
             messages_per_sec: 10.0,
             message_burst: 40.0,
@@ -103,6 +115,10 @@ impl ConnectionConfig {
     /// [`Self::send_timeout_secs`] as a duration.
     pub fn send_timeout(&self) -> Duration {
         Duration::from_secs(self.send_timeout_secs)
+    }
+    /// [`Self::publish_frame_timeout_secs`] as a duration.
+    pub fn publish_frame_timeout(&self) -> Duration {
+        Duration::from_secs(self.publish_frame_timeout_secs)
     }
     /// [`Self::idle_timeout_secs`] as a duration.
     pub fn idle_timeout(&self) -> Duration {
@@ -288,6 +304,11 @@ impl Config {
         }
         if c.max_publish_message_size < c.max_message_size {
             return bad("connection.max_publish_message_size must be ≥ max_message_size");
+        }
+        if c.max_publish_connections_per_ip == 0 || c.publish_frame_timeout_secs == 0 {
+            return bad(
+                "connection.max_publish_connections_per_ip and publish_frame_timeout_secs must be ≥ 1",
+            );
         }
         if !(c.messages_per_sec > 0.0 && c.message_burst >= 1.0) {
             return bad("connection.messages_per_sec must be > 0 and message_burst ≥ 1");

@@ -57,6 +57,12 @@ labelled!(
         ConnectionsTotal => "connections_total",
         /// Connection refused: per-IP connection cap.
         ConnectionsPerIp => "connections_per_ip",
+        /// `/publish` upgrade refused: total `/publish` connection cap.
+        PublishConnectionsTotal => "publish_connections_total",
+        /// `/publish` upgrade refused: per-IP `/publish` connection cap.
+        PublishConnectionsPerIp => "publish_connections_per_ip",
+        /// Connection closed: a `/publish` message not complete within the frame deadline.
+        FrameTimeout => "frame_timeout",
         /// Connection closed: HTTP request/upgrade not done within the deadline.
         HandshakeTimeout => "handshake_timeout",
         /// Connection closed: message or frame over the size limit.

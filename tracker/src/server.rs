@@ -44,6 +44,7 @@ use crate::config::Config;
 use crate::hub::{Handled, Hub, Input, Now, Part};
 use crate::metrics::{Action, Gauges, Metrics, Reason, rss_bytes};
 use crate::outbox::{Outbox, Outgoing, SocketId};
+use crate::read_clock::{ReadClock, Watched};
 
 /// Shared tracker state; cheap to clone.
 #[derive(Clone)]
@@ -59,6 +60,8 @@ struct Shared {
     sockets: RwLock<HashMap<SocketId, SocketHandle>>,
     ips: Mutex<HashMap<IpAddr, usize>>,
     tcp_open: AtomicUsize,
+    /// Open `/publish` connections: in all, and per IP.
+    publishers: Mutex<(usize, HashMap<IpAddr, usize>)>,
     next_socket: AtomicU64,
     metrics: Metrics,
     epoch: std::time::Instant,
@@ -86,6 +89,7 @@ impl AppState {
             sockets: RwLock::new(HashMap::new()),
             ips: Mutex::new(HashMap::new()),
             tcp_open: AtomicUsize::new(0),
+            publishers: Mutex::new((0, HashMap::new())),
             next_socket: AtomicU64::new(1),
             metrics: Metrics::default(),
             epoch: std::time::Instant::now(),
@@ -184,6 +188,30 @@ impl AppState {
         }
         *n += 1;
         Ok(Admission {
+            state: self.clone(),
+            ip,
+            clock: ReadClock::new(),
+        })
+    }
+
+    /// Admits one `/publish` WebSocket, or refuses it over the `/publish`
+    /// caps. `ip` is `None` for a router served without [`serve`]: only the
+    /// total cap applies then.
+    fn admit_publisher(&self, ip: Option<IpAddr>) -> Result<PublishSlot, Reason> {
+        let c = &self.0.cfg.connection;
+        let mut p = lock(&self.0.publishers);
+        if p.0 >= c.max_publish_connections {
+            return Err(Reason::PublishConnectionsTotal);
+        }
+        if let Some(ip) = ip {
+            let n = p.1.entry(ip).or_insert(0);
+            if *n >= c.max_publish_connections_per_ip {
+                return Err(Reason::PublishConnectionsPerIp);
+            }
+            *n += 1;
+        }
+        p.0 += 1;
+        Ok(PublishSlot {
             state: self.clone(),
             ip,
         })
@@ -292,6 +320,29 @@ fn queue(sockets: &HashMap<SocketId, SocketHandle>, to: SocketId, text: Utf8Byte
 pub struct Admission {
     state: AppState,
     ip: IpAddr,
+    /// Marked by every read of the TCP stream (see [`ReadClock`]).
+    clock: Arc<ReadClock>,
+}
+
+/// One open `/publish` WebSocket; releases its slot when dropped.
+struct PublishSlot {
+    state: AppState,
+    ip: Option<IpAddr>,
+}
+
+impl Drop for PublishSlot {
+    fn drop(&mut self) {
+        let mut p = lock(&self.state.0.publishers);
+        p.0 -= 1;
+        if let Some(ip) = self.ip
+            && let Some(n) = p.1.get_mut(&ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                p.1.remove(&ip);
+            }
+        }
+    }
 }
 
 impl Drop for Admission {
@@ -386,6 +437,7 @@ async fn clean_loop(state: AppState) {
 
 async fn serve_connection(stream: TcpStream, adm: Admission, router: Router, state: AppState) {
     let _ = stream.set_nodelay(true);
+    let stream = Watched::new(stream, adm.clock.clone());
     let adm = Arc::new(adm);
     let deadline = state.0.cfg.connection.handshake_timeout();
     // Set once a complete request head arrived: a deadline hit after that is
@@ -423,26 +475,59 @@ async fn ws_tracker(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let c = &state.0.cfg.connection;
-    let limits = (c.max_message_size, c.max_frame_size);
+    let limits = Limits {
+        message: c.max_message_size,
+        frame: c.max_frame_size,
+        publish: None,
+    };
     upgrade(state, adm, ws, limits)
 }
 
 /// Publishers send whole manifests, unfragmented: one frame may be as
-/// large as the publish message limit.
+/// large as the publish message limit. Since each such connection may hold
+/// that much, `/publish` has its own connection caps, and a message must
+/// arrive within `publish_frame_timeout_secs` of its first byte.
 async fn ws_publish(
     State(state): State<AppState>,
     adm: Option<Extension<Arc<Admission>>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let limit = state.0.cfg.connection.max_publish_message_size;
-    upgrade(state, adm, ws, (limit, limit))
+    if ws.is_err() {
+        return upgrade(state, adm, ws, Limits::default());
+    }
+    let slot = match state.admit_publisher(adm.as_ref().map(|a| a.ip)) {
+        Ok(slot) => slot,
+        Err(reason) => {
+            state.metrics().reject(reason);
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "peerhost tracker: too many publishers\n",
+            )
+                .into_response();
+        }
+    };
+    let c = &state.0.cfg.connection;
+    let limits = Limits {
+        message: c.max_publish_message_size,
+        frame: c.max_publish_message_size,
+        publish: Some(slot),
+    };
+    upgrade(state, adm, ws, limits)
+}
+
+/// Size limits of one endpoint, and a `/publish` slot if it is one.
+#[derive(Default)]
+struct Limits {
+    message: usize,
+    frame: usize,
+    publish: Option<PublishSlot>,
 }
 
 fn upgrade(
     state: AppState,
     adm: Option<Extension<Arc<Admission>>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-    (message_limit, frame_limit): (usize, usize),
+    limits: Limits,
 ) -> Response {
     let Ok(ws) = ws else {
         return (
@@ -454,10 +539,12 @@ fn upgrade(
     let read_buffer = state.0.cfg.connection.read_buffer_size;
     ws.read_buffer_size(read_buffer)
         .write_buffer_size(0)
-        .max_message_size(message_limit)
-        .max_frame_size(frame_limit)
+        .max_message_size(limits.message)
+        .max_frame_size(limits.frame)
         .on_failed_upgrade(|_| {})
-        .on_upgrade(move |socket| connection(state, socket, adm.map(|Extension(a)| a)))
+        .on_upgrade(move |socket| {
+            connection(state, socket, adm.map(|Extension(a)| a), limits.publish)
+        })
 }
 
 /// Token bucket: `rate` per second, at most `burst` saved up.
@@ -519,9 +606,26 @@ async fn write_queued(
     ws.flush().await
 }
 
-async fn connection(state: AppState, mut ws: WebSocket, adm: Option<Arc<Admission>>) {
+async fn connection(
+    state: AppState,
+    mut ws: WebSocket,
+    adm: Option<Arc<Admission>>,
+    publish: Option<PublishSlot>,
+) {
     let s = &*state.0;
     let c = &s.cfg.connection;
+    // On `/publish`, a message must be whole within the frame timeout of
+    // its first byte (bytes of the HTTP request do not count).
+    let frame_clock = adm
+        .as_ref()
+        .filter(|_| publish.is_some())
+        .map(|a| a.clock.clone());
+    if let Some(clock) = &frame_clock {
+        clock.clear();
+    }
+    let frame_timeout = c.publish_frame_timeout();
+    let frame_deadline = tokio::time::sleep(frame_timeout);
+    tokio::pin!(frame_deadline);
     let id = SocketId(s.next_socket.fetch_add(1, Ordering::Relaxed));
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(c.outbound_queue_len);
     let kill = Arc::new(Notify::new());
@@ -546,9 +650,25 @@ async fn connection(state: AppState, mut ws: WebSocket, adm: Option<Arc<Admissio
         (None, 1001)
     } else {
         loop {
+            if let Some(clock) = &frame_clock {
+                let now = tokio::time::Instant::now();
+                let at = clock
+                    .pending_since()
+                    .map_or(now + frame_timeout, |t| t + frame_timeout);
+                frame_deadline.as_mut().reset(at);
+            }
             tokio::select! {
                 biased;
                 () = kill.notified() => break (Some(Reason::SlowConsumer), 1008),
+                () = &mut frame_deadline, if frame_clock.is_some() => {
+                    let late = frame_clock
+                        .as_ref()
+                        .and_then(|c| c.pending_since())
+                        .is_some_and(|t| t + frame_timeout <= tokio::time::Instant::now());
+                    if late {
+                        break (Some(Reason::FrameTimeout), 1008);
+                    }
+                }
                 _ = stop.changed() => break (None, 1001),
                 Some(text) = rx.recv() => {
                     match tokio::time::timeout(c.send_timeout(), write_queued(&mut ws, text, &mut rx, &s.metrics)).await {
@@ -584,6 +704,9 @@ async fn connection(state: AppState, mut ws: WebSocket, adm: Option<Arc<Admissio
                         }
                         Some(Ok(Message::Text(t))) => t,
                     };
+                    if let Some(clock) = &frame_clock {
+                        clock.clear();
+                    }
                     if !bucket.take() {
                         s.metrics.bytes_in(text.len());
                         s.metrics.reject(Reason::RateLimited);
@@ -631,6 +754,7 @@ async fn connection(state: AppState, mut ws: WebSocket, adm: Option<Arc<Admissio
     };
     let _ =
         tokio::time::timeout(Duration::from_secs(1), ws.send(Message::Close(Some(frame)))).await;
+    drop(publish);
     drop(adm);
 }
 
