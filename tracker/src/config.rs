@@ -191,13 +191,18 @@ impl Default for SwarmConfig {
 pub struct ManifestConfig {
     /// Accept publishes and subscriptions at all.
     pub enabled: bool,
-    /// Site keys (base64url) allowed to publish; empty allows any signed manifest.
+    /// Site keys (base64url) allowed to publish; empty allows any signed
+    /// manifest. With a list, throwaway keys cannot fill the store at all.
+    /// Also accepted as `allowed_site_keys`.
+    #[serde(alias = "allowed_site_keys")]
     pub allowed_sites: Vec<String>,
-    /// Sites whose manifest the tracker keeps.
+    /// Sites whose manifest the tracker keeps. A new site beyond it (or
+    /// beyond `max_total_bytes`) evicts expired manifests, then the least
+    /// recently published or subscribed, so a new site can always publish.
     pub max_sites: usize,
     /// Largest signed manifest accepted, bytes.
     pub max_manifest_bytes: usize,
-    /// Bytes of all stored manifests together; publishes of new sites beyond it are refused.
+    /// Bytes of all stored manifests together; beyond it, as `max_sites`.
     pub max_total_bytes: usize,
     /// Sites one connection may subscribe to.
     pub max_subscriptions_per_connection: usize,
@@ -403,5 +408,7 @@ mod tests {
     fn invalid_values_are_refused() {
         assert!(Config::from_toml("[connection]\nmax_frame_size = 0\n").is_err());
         assert!(Config::from_toml("[manifests]\nallowed_sites = [\"x\"]\n").is_err());
+        assert!(Config::from_toml("[manifests]\nallowed_site_keys = [\"x\"]\n").is_err());
+        assert!(Config::from_toml("[manifests]\nallowed_site_keys = []\n").is_ok());
     }
 }

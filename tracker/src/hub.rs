@@ -77,8 +77,8 @@ pub enum Input {
         /// The socket that closed.
         socket: SocketId,
     },
-    /// Housekeeping: drop peers that stopped announcing and offers nobody
-    /// answered.
+    /// Housekeeping: drop peers that stopped announcing, offers nobody
+    /// answered and expired manifests.
     Tick,
 }
 
@@ -185,6 +185,7 @@ impl Hub {
             }
             Input::Tick => {
                 self.swarms.clean(now.mono);
+                self.manifests.clean(now.unix);
                 Ok(Handled::Ticked)
             }
         }
@@ -391,6 +392,34 @@ mod tests {
         assert_eq!(t.hub.manifests().subscription_count(), 1);
         assert_eq!(t.hub.swarms().peer_count(), 0);
         assert_eq!(Input::Tick.part(), Part::Both);
+    }
+
+    #[test]
+    fn tick_drops_expired_manifests() {
+        use peerhost_core::manifest::{Asset, Manifest, SiteSecret};
+        let secret = SiteSecret::from_seed([7; 32]);
+        let manifest = Manifest {
+            site_key: secret.site_key(),
+            version: 1,
+            issued_at: NOW.unix.0 - 10,
+            expires_at: NOW.unix.0 + 60,
+            flags: 0,
+            assets: vec![Asset::from_bytes("/a.txt", "text/plain", 16384, b"hi")],
+        }
+        .sign(&secret)
+        .unwrap()
+        .to_bytes();
+        let mut t = T::new(SwarmConfig::default());
+        let publish = ClientMessage::PublishManifest { manifest };
+        assert!(matches!(t.send(1, publish), Ok(Handled::Published { .. })));
+        let later = Now {
+            mono: NOW.mono,
+            unix: UnixTime(NOW.unix.0 + 60),
+        };
+        t.hub
+            .handle(later, &mut t.rng, &Input::Tick, &mut t.out)
+            .unwrap();
+        assert_eq!(t.hub.manifests().site_count(), 0);
     }
 
     #[test]
