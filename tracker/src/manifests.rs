@@ -100,7 +100,10 @@ pub struct Manifests {
     /// Uses so far: the next `used` stamp.
     uses: u64,
     subscribers: HashMap<SiteKey, HashSet<SocketId>>,
-    by_socket: HashMap<SocketId, Vec<SiteKey>>,
+    /// Each connection's subscriptions, with the highest version it is
+    /// known to have (told in `have_version`, or pushed to it): nothing at
+    /// or below it is pushed to that connection again.
+    by_socket: HashMap<SocketId, Vec<(SiteKey, u64)>>,
     total_bytes: usize,
 }
 
@@ -245,11 +248,20 @@ impl Manifests {
             },
         );
         self.touch(&site);
-        let mut push_to: Vec<SocketId> = self
-            .subscribers
-            .get(&site)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
+        // Only to subscribers that do not have this version yet (after an
+        // eviction a lower version can be published again).
+        let mut push_to: Vec<SocketId> = Vec::new();
+        for socket in self.subscribers.get(&site).into_iter().flatten() {
+            if let Some((_, known)) = self
+                .by_socket
+                .get_mut(socket)
+                .and_then(|held| held.iter_mut().find(|(k, _)| *k == site))
+                && *known < offered
+            {
+                *known = offered;
+                push_to.push(*socket);
+            }
+        }
         push_to.sort();
         Ok(Published {
             version: offered,
@@ -275,23 +287,35 @@ impl Manifests {
             return Err(ManifestReject::Disabled);
         }
         let held = self.by_socket.entry(socket).or_default();
-        if !held.contains(&site) {
-            if held.len() >= self.cfg.max_subscriptions_per_connection {
-                if held.is_empty() {
-                    self.by_socket.remove(&socket);
+        let i = match held.iter().position(|(k, _)| *k == site) {
+            Some(i) => i,
+            None => {
+                if held.len() >= self.cfg.max_subscriptions_per_connection {
+                    if held.is_empty() {
+                        self.by_socket.remove(&socket);
+                    }
+                    return Err(ManifestReject::TooManySubscriptions);
                 }
-                return Err(ManifestReject::TooManySubscriptions);
+                held.push((site, 0));
+                self.subscribers.entry(site).or_default().insert(socket);
+                held.len() - 1
             }
-            held.push(site);
-            self.subscribers.entry(site).or_default().insert(socket);
-        }
+        };
+        let known = &mut held[i].1;
+        *known = (*known).max(have_version);
+        let known = *known;
         self.touch(&site);
         let Some(current) = self.sites.get(&site).and_then(|s| s.guard.current()) else {
             return Ok(None);
         };
         let m = current.manifest();
-        if m.version <= have_version || m.expires_at <= now.0 {
+        // A repeated subscribe is answered with nothing new: a connection
+        // gets each version at most once, however often it asks.
+        if m.version <= known || m.expires_at <= now.0 {
             return Ok(None);
+        }
+        if let Some(held) = self.by_socket.get_mut(&socket) {
+            held[i].1 = m.version;
         }
         Ok(Some(ServerMessage::ManifestPush {
             site_key: site,
@@ -302,7 +326,7 @@ impl Manifests {
 
     /// The connection closed: forget its subscriptions.
     pub fn disconnect(&mut self, socket: SocketId) {
-        for site in self.by_socket.remove(&socket).unwrap_or_default() {
+        for (site, _) in self.by_socket.remove(&socket).unwrap_or_default() {
             if let Some(subs) = self.subscribers.get_mut(&site) {
                 subs.remove(&socket);
                 if subs.is_empty() {
@@ -466,6 +490,36 @@ mod tests {
         assert_eq!(m.version(&site(2)), Some(1));
         // The byte count went down with it: a store of exactly one fits again.
         assert_eq!(m.total_bytes, signed(2, 1).len());
+    }
+
+    #[test]
+    fn a_connection_gets_each_version_once() {
+        let mut m = Manifests::new(ManifestConfig::default());
+        m.publish(UnixTime(NOW), &signed(7, 3)).unwrap();
+        assert!(matches!(
+            m.subscribe(UnixTime(NOW), SocketId(1), site(7), 0),
+            Ok(Some(ServerMessage::ManifestPush { version: 3, .. }))
+        ));
+        // Asking again, even claiming to have nothing, pushes nothing new.
+        for have in [0, 1, 3] {
+            assert_eq!(
+                m.subscribe(UnixTime(NOW), SocketId(1), site(7), have),
+                Ok(None)
+            );
+        }
+        // A subscriber that said it has version 5 is not sent 4.
+        m.subscribe(UnixTime(NOW), SocketId(2), site(7), 5).unwrap();
+        let p = m.publish(UnixTime(NOW), &signed(7, 4)).unwrap();
+        assert_eq!(p.push_to, vec![SocketId(1)]);
+        assert_eq!(
+            m.subscribe(UnixTime(NOW), SocketId(1), site(7), 0),
+            Ok(None)
+        );
+        // After an eviction the same version may be published again; it
+        // is not pushed twice.
+        m.evict(&site(7));
+        let p = m.publish(UnixTime(NOW), &signed(7, 4)).unwrap();
+        assert!(p.push_to.is_empty());
     }
 
     #[test]
