@@ -378,6 +378,7 @@ async fn spawn_peerhost(args: &BenchArgs, pinned: bool) -> anyhow::Result<Target
         "connection.message_burst=1000000",
         "connection.outbound_queue_len=1024",
         "swarm.max_peers_per_swarm=100000",
+        "swarm.max_peers_per_prefix=100000",
     ] {
         cmd.args(["--set", set]);
     }

@@ -150,6 +150,18 @@ pub struct SwarmConfig {
     pub max_sdp_candidates: usize,
     /// Peers in one swarm; announces beyond it are refused.
     pub max_peers_per_swarm: usize,
+    /// Peers in one swarm from one address prefix (see `ipv4_prefix_len`,
+    /// `ipv6_prefix_len`): swarm ids are public, so without it a few dozen
+    /// addresses could fill a swarm and receive every offer (eclipse, T3).
+    pub max_peers_per_prefix: usize,
+    /// Prefix length grouping IPv4 peers for `max_peers_per_prefix`.
+    pub ipv4_prefix_len: u8,
+    /// Prefix length grouping IPv6 peers (a /64 is one subscriber's LAN).
+    pub ipv6_prefix_len: u8,
+    /// The last this many slots of a swarm take only peers from a prefix not
+    /// yet in it, so a newcomer network can always join a swarm that
+    /// others filled.
+    pub newcomer_slots: usize,
     /// Swarms in all; announces creating more are refused.
     pub max_swarms: usize,
     /// Swarms one connection may be a peer of.
@@ -175,6 +187,10 @@ impl Default for SwarmConfig {
             max_sdp_len: 8 * 1024,
             max_sdp_candidates: 16,
             max_peers_per_swarm: 5_000,
+            max_peers_per_prefix: 64,
+            ipv4_prefix_len: 24,
+            ipv6_prefix_len: 64,
+            newcomer_slots: 500,
             max_swarms: 100_000,
             max_swarms_per_connection: 16,
             max_pending_offers_per_peer: 64,
@@ -325,6 +341,15 @@ impl Config {
         if s.max_offers == 0 || s.max_peers_per_swarm < 2 || s.cleaning_interval_secs == 0 {
             return bad(
                 "swarm.max_offers ≥ 1, max_peers_per_swarm ≥ 2, cleaning_interval_secs ≥ 1",
+            );
+        }
+        if s.max_peers_per_prefix == 0
+            || s.ipv4_prefix_len > 32
+            || s.ipv6_prefix_len > 128
+            || s.newcomer_slots >= s.max_peers_per_swarm
+        {
+            return bad(
+                "swarm.max_peers_per_prefix ≥ 1, ipv4_prefix_len ≤ 32, ipv6_prefix_len ≤ 128, newcomer_slots < max_peers_per_swarm",
             );
         }
         if s.max_scrape_hashes > peerhost_core::signal::MAX_SCRAPE_HASHES {

@@ -35,6 +35,8 @@
 //! `info_hash` and `site_key` as aquatic shards its swarm workers (a scrape
 //! naming several swarms is split and its answers merged by the holder).
 
+use std::net::IpAddr;
+
 use peerhost_core::signal::{
     ACTION_ANNOUNCE, ACTION_MANIFEST, ACTION_PUBLISH, ACTION_SCRAPE, ClientMessage, ServerMessage,
 };
@@ -68,6 +70,9 @@ pub enum Input {
     Message {
         /// The sender.
         socket: SocketId,
+        /// The sender's address, for the per-prefix swarm caps; `None`
+        /// where the driver does not know it (no prefix rules apply).
+        from: Option<IpAddr>,
         /// What it sent.
         msg: ClientMessage,
     },
@@ -177,7 +182,9 @@ impl Hub {
         out: &mut Outbox,
     ) -> Result<Handled, Reason> {
         match input {
-            Input::Message { socket, msg } => self.message(now, rng, *socket, msg, out),
+            Input::Message { socket, from, msg } => {
+                self.message(now, rng, *socket, *from, msg, out)
+            }
             Input::Closed { socket } => {
                 self.swarms.disconnect(*socket);
                 self.manifests.disconnect(*socket);
@@ -196,6 +203,7 @@ impl Hub {
         now: Now,
         rng: &mut R,
         socket: SocketId,
+        from: Option<IpAddr>,
         msg: &ClientMessage,
         out: &mut Outbox,
     ) -> Result<Handled, Reason> {
@@ -203,7 +211,7 @@ impl Hub {
             ClientMessage::Announce(a) => {
                 match self
                     .swarms
-                    .announce(now.mono, rng, socket, a, &mut out.messages)
+                    .announce(now.mono, rng, socket, from, a, &mut out.messages)
                 {
                     Ok(o) => return Ok(Handled::Announced(o)),
                     Err(rej) => (
@@ -328,7 +336,11 @@ mod tests {
             self.out.messages.clear();
             self.out.broadcast = None;
             let socket = SocketId(socket);
-            let input = Input::Message { socket, msg };
+            let input = Input::Message {
+                socket,
+                from: None,
+                msg,
+            };
             self.hub.handle(NOW, &mut self.rng, &input, &mut self.out)
         }
     }
@@ -369,6 +381,7 @@ mod tests {
         assert_eq!(
             Input::Message {
                 socket: SocketId(1),
+                from: None,
                 msg: announce(1, 1)
             }
             .part(),
@@ -380,6 +393,7 @@ mod tests {
         };
         let input = Input::Message {
             socket: SocketId(1),
+            from: None,
             msg: subscribe.clone(),
         };
         assert_eq!(input.part(), Part::Manifests);

@@ -93,6 +93,10 @@ labelled!(
         SwarmsPerConnection => "swarms_per_connection",
         /// Announce refused: swarm full.
         SwarmFull => "swarm_full",
+        /// Announce refused: too many peers from that address prefix in the swarm.
+        SwarmPrefixFull => "swarm_prefix_full",
+        /// Announce refused: the swarm's last slots are for prefixes not in it yet.
+        SwarmReserved => "swarm_reserved",
         /// Announce refused: too many swarms.
         TooManySwarms => "too_many_swarms",
         /// Answer refused: answerer not in the swarm.

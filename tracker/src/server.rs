@@ -248,7 +248,13 @@ impl AppState {
 
     /// Decodes one text message of `socket` and hands it to the hub;
     /// `Err` says why it was refused (the error reply is in `out`).
-    fn handle_text(&self, socket: SocketId, text: &str, out: &mut Outbox) -> Result<(), Reason> {
+    fn handle_text(
+        &self,
+        socket: SocketId,
+        from: Option<IpAddr>,
+        text: &str,
+        out: &mut Outbox,
+    ) -> Result<(), Reason> {
         let m = &self.0.metrics;
         let msg = match ClientMessage::from_json(text) {
             Ok(msg) => msg,
@@ -270,7 +276,7 @@ impl AppState {
         m.message_in(action_of(&msg), text.len());
         // Borrowed by the hub, so its SDPs or manifest bytes are freed when
         // this returns, after the lock is released.
-        let input = Input::Message { socket, msg };
+        let input = Input::Message { socket, from, msg };
         let handled = self.handle(&input, out)?;
         match handled {
             Handled::Announced(o) => {
@@ -623,6 +629,7 @@ async fn connection(
     if let Some(clock) = &frame_clock {
         clock.clear();
     }
+    let from = adm.as_ref().map(|a| a.ip);
     let frame_timeout = c.publish_frame_timeout();
     let frame_deadline = tokio::time::sleep(frame_timeout);
     tokio::pin!(frame_deadline);
@@ -720,7 +727,7 @@ async fn connection(
                         continue;
                     }
                     rate_strikes = 0;
-                    match state.handle_text(id, text.as_str(), &mut out) {
+                    match state.handle_text(id, from, text.as_str(), &mut out) {
                         Ok(()) => {
                             protocol_strikes = 0;
                             idle.as_mut().reset(tokio::time::Instant::now() + c.idle_timeout());
