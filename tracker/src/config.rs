@@ -79,6 +79,10 @@ pub struct ConnectionConfig {
     pub protocol_strikes: u32,
     /// Messages queued towards one connection; a full queue closes it (slow consumer).
     pub outbound_queue_len: usize,
+    /// Bytes queued towards one connection: a message arriving when this
+    /// much waits closes it (a slow reader sent large offers). One message
+    /// may cross it, so a manifest push larger than the cap still goes out.
+    pub outbound_queue_bytes: usize,
     /// Seconds one outgoing message may take to be written; then the connection is closed.
     pub send_timeout_secs: u64,
     /// Seconds without any message from the client before the connection is closed.
@@ -104,6 +108,7 @@ impl Default for ConnectionConfig {
             rate_limit_strikes: 20,
             protocol_strikes: 10,
             outbound_queue_len: 64,
+            outbound_queue_bytes: 512 * 1024,
             send_timeout_secs: 10,
             idle_timeout_secs: 180,
             handshake_timeout_secs: 10,
@@ -334,8 +339,10 @@ impl Config {
         if !(c.messages_per_sec > 0.0 && c.message_burst >= 1.0) {
             return bad("connection.messages_per_sec must be > 0 and message_burst ≥ 1");
         }
-        if c.outbound_queue_len == 0 || c.read_buffer_size < 256 {
-            return bad("connection.outbound_queue_len ≥ 1 and read_buffer_size ≥ 256");
+        if c.outbound_queue_len == 0 || c.outbound_queue_bytes == 0 || c.read_buffer_size < 256 {
+            return bad(
+                "connection.outbound_queue_len ≥ 1, outbound_queue_bytes ≥ 1 and read_buffer_size ≥ 256",
+            );
         }
         let s = &self.swarm;
         if s.max_offers == 0 || s.max_peers_per_swarm < 2 || s.cleaning_interval_secs == 0 {

@@ -81,6 +81,8 @@ labelled!(
         TooManyStrikes => "too_many_strikes",
         /// Connection closed: outbound queue full.
         SlowConsumer => "slow_consumer",
+        /// Connection closed: outbound queue over its byte cap.
+        OutboundBytes => "outbound_bytes",
         /// Connection closed: a send took longer than the send timeout.
         SendTimeout => "send_timeout",
         /// Connection closed: nothing received within the idle timeout.

@@ -6,8 +6,10 @@
 //!
 //! One task per connection reads frames and writes its queue. Nothing a
 //! client sends is buffered beyond the configured message size, nothing
-//! queued to a client beyond `outbound_queue_len` messages: a client that
-//! does not read is closed (slow consumer, send timeout), never waited for.
+//! queued to a client beyond `outbound_queue_len` messages or
+//! `outbound_queue_bytes` (plus one message): a client that does not read
+//! is closed (slow consumer, send timeout), never waited for. `/publish`
+//! has its own connection caps and a deadline per message.
 //!
 //! The state is two hubs, one per [`Part`], each behind its own mutex held
 //! only for [`Hub::handle`]: decoding happens before it, serialising and
@@ -71,6 +73,8 @@ struct Shared {
 struct SocketHandle {
     tx: mpsc::Sender<Utf8Bytes>,
     kill: Arc<Notify>,
+    /// What the kill is for, and the bytes waiting in `tx`.
+    queue: Arc<QueueState>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -235,13 +239,14 @@ impl AppState {
             .broadcast
             .take()
             .map(|b| (b.to, Utf8Bytes::from(b.msg.to_json())));
+        let cap = self.0.cfg.connection.outbound_queue_bytes;
         let sockets = self.0.sockets.read().unwrap_or_else(|e| e.into_inner());
         for (to, text) in texts {
-            queue(&sockets, to, text);
+            queue(&sockets, to, text, cap);
         }
         if let Some((recipients, text)) = broadcast {
             for to in recipients {
-                queue(&sockets, to, text.clone());
+                queue(&sockets, to, text.clone(), cap);
             }
         }
     }
@@ -314,11 +319,40 @@ fn action_of(msg: &ClientMessage) -> Action {
 
 /// Queues `text` to `to`; a full queue marks the connection for closing
 /// (slow consumer) instead of waiting or buffering more.
-fn queue(sockets: &HashMap<SocketId, SocketHandle>, to: SocketId, text: Utf8Bytes) {
-    if let Some(h) = sockets.get(&to)
-        && let Err(mpsc::error::TrySendError::Full(_)) = h.tx.try_send(text)
-    {
+fn queue(sockets: &HashMap<SocketId, SocketHandle>, to: SocketId, text: Utf8Bytes, cap: usize) {
+    let Some(h) = sockets.get(&to) else { return };
+    let len = text.len();
+    // Past the byte cap nothing more is queued: one message may cross it,
+    // so a manifest larger than the cap still reaches a reading client.
+    if h.queue.bytes.fetch_add(len, Ordering::AcqRel) >= cap {
+        h.queue.bytes.fetch_sub(len, Ordering::AcqRel);
+        h.queue.over_bytes.store(true, Ordering::Release);
         h.kill.notify_one();
+        return;
+    }
+    if let Err(mpsc::error::TrySendError::Full(_)) = h.tx.try_send(text) {
+        h.queue.bytes.fetch_sub(len, Ordering::AcqRel);
+        h.kill.notify_one();
+    }
+}
+
+/// The byte side of one connection's outbound queue.
+#[derive(Default)]
+struct QueueState {
+    /// Bytes queued and not yet handed to the WebSocket.
+    bytes: AtomicUsize,
+    /// Set when the byte cap, not the message cap, asked for the close.
+    over_bytes: std::sync::atomic::AtomicBool,
+}
+
+impl QueueState {
+    /// Why the connection was asked to close.
+    fn kill_reason(&self) -> Reason {
+        if self.over_bytes.load(Ordering::Acquire) {
+            Reason::OutboundBytes
+        } else {
+            Reason::SlowConsumer
+        }
     }
 }
 
@@ -600,12 +634,15 @@ async fn write_queued(
     ws: &mut WebSocket,
     first: Utf8Bytes,
     rx: &mut mpsc::Receiver<Utf8Bytes>,
+    queue: &QueueState,
     metrics: &Metrics,
 ) -> Result<(), axum::Error> {
+    queue.bytes.fetch_sub(first.len(), Ordering::AcqRel);
     metrics.message_out(first.len());
     ws.feed(Message::Text(first)).await?;
     for _ in 1..WRITE_BATCH {
         let Ok(more) = rx.try_recv() else { break };
+        queue.bytes.fetch_sub(more.len(), Ordering::AcqRel);
         metrics.message_out(more.len());
         ws.feed(Message::Text(more)).await?;
     }
@@ -636,11 +673,13 @@ async fn connection(
     let id = SocketId(s.next_socket.fetch_add(1, Ordering::Relaxed));
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(c.outbound_queue_len);
     let kill = Arc::new(Notify::new());
+    let queued = Arc::new(QueueState::default());
     s.sockets.write().unwrap_or_else(|e| e.into_inner()).insert(
         id,
         SocketHandle {
             tx,
             kill: kill.clone(),
+            queue: queued.clone(),
         },
     );
     s.metrics.connection_opened();
@@ -666,7 +705,7 @@ async fn connection(
             }
             tokio::select! {
                 biased;
-                () = kill.notified() => break (Some(Reason::SlowConsumer), 1008),
+                () = kill.notified() => break (Some(queued.kill_reason()), 1008),
                 () = &mut frame_deadline, if frame_clock.is_some() => {
                     let late = frame_clock
                         .as_ref()
@@ -678,10 +717,22 @@ async fn connection(
                 }
                 _ = stop.changed() => break (None, 1001),
                 Some(text) = rx.recv() => {
-                    match tokio::time::timeout(c.send_timeout(), write_queued(&mut ws, text, &mut rx, &s.metrics)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => break (Some(Reason::WebSocketError), 1011),
-                        Err(_) => break (Some(Reason::SendTimeout), 1008),
+                    let write = tokio::time::timeout(
+                        c.send_timeout(),
+                        write_queued(&mut ws, text, &mut rx, &queued, &s.metrics),
+                    );
+                    // A write blocked on a reader that does not read must
+                    // not delay the close the queue caps ask for.
+                    let written = tokio::select! {
+                        biased;
+                        () = kill.notified() => None,
+                        r = write => Some(r),
+                    };
+                    match written {
+                        None => break (Some(queued.kill_reason()), 1008),
+                        Some(Ok(Ok(()))) => {}
+                        Some(Ok(Err(_))) => break (Some(Reason::WebSocketError), 1011),
+                        Some(Err(_)) => break (Some(Reason::SendTimeout), 1008),
                     }
                 }
                 () = &mut idle => break (Some(Reason::Idle), 1000),
