@@ -34,6 +34,10 @@ impl ReadClock {
     }
 
     fn mark(&self) {
+        // Most reads find it already marked: skip the clock read then.
+        if self.since.load(Ordering::Relaxed) != 0 {
+            return;
+        }
         let ms = self.epoch.elapsed().as_millis() as u64 + 1;
         let _ = self
             .since
