@@ -342,6 +342,7 @@ impl Tracker {
         let mut cfg = peerhost_tracker::config::Config::default();
         // Every peer of the crowd comes from 127.0.0.1.
         cfg.connection.max_connections_per_ip = cfg.connection.max_connections;
+        cfg.swarm.max_peers_per_prefix = cfg.swarm.max_peers_per_swarm;
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .context("cannot bind the tracker on 127.0.0.1")?;

@@ -241,6 +241,8 @@ async fn start_tracker(conns: usize) -> anyhow::Result<(String, peerhost_tracker
     cfg.connection.max_connections = cfg.connection.max_connections.max(conns + 64);
     cfg.connection.max_connections_per_ip = conns + 64;
     cfg.swarm.max_peers_per_swarm = cfg.swarm.max_peers_per_swarm.max(conns + 64);
+    // Every visitor comes from 127.0.0.1.
+    cfg.swarm.max_peers_per_prefix = cfg.swarm.max_peers_per_swarm;
     // Every visitor re-announces on every version (swarms are per version).
     cfg.connection.messages_per_sec = cfg.connection.messages_per_sec.max(100.0);
     cfg.connection.message_burst = cfg.connection.message_burst.max(200.0);

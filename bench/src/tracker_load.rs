@@ -377,7 +377,9 @@ async fn spawn_peerhost(args: &BenchArgs, pinned: bool) -> anyhow::Result<Target
         "connection.messages_per_sec=1000000",
         "connection.message_burst=1000000",
         "connection.outbound_queue_len=1024",
+        "connection.outbound_queue_bytes=16777216",
         "swarm.max_peers_per_swarm=100000",
+        "swarm.max_peers_per_prefix=100000",
     ] {
         cmd.args(["--set", set]);
     }

@@ -57,6 +57,15 @@ pub struct ConnectionConfig {
     pub max_frame_size: usize,
     /// Largest message on `/publish`, where manifests are published, bytes.
     pub max_publish_message_size: usize,
+    /// Open `/publish` connections in all; beyond it the upgrade is
+    /// refused (503). Each may hold a `max_publish_message_size` buffer, so
+    /// this bounds that memory apart from the tracker's own connections.
+    pub max_publish_connections: usize,
+    /// Open `/publish` connections from one IP address (a publisher needs one).
+    pub max_publish_connections_per_ip: usize,
+    /// Seconds a message on `/publish` may take from its first byte to its
+    /// last; a slower one closes the connection. 2 MiB in 30 s is 560 kbit/s.
+    pub publish_frame_timeout_secs: u64,
     /// Initial read buffer per connection, bytes: the main per-connection
     /// memory cost; larger messages grow it temporarily.
     pub read_buffer_size: usize,
@@ -70,6 +79,10 @@ pub struct ConnectionConfig {
     pub protocol_strikes: u32,
     /// Messages queued towards one connection; a full queue closes it (slow consumer).
     pub outbound_queue_len: usize,
+    /// Bytes queued towards one connection: a message arriving when this
+    /// much waits closes it (a slow reader sent large offers). One message
+    /// may cross it, so a manifest push larger than the cap still goes out.
+    pub outbound_queue_bytes: usize,
     /// Seconds one outgoing message may take to be written; then the connection is closed.
     pub send_timeout_secs: u64,
     /// Seconds without any message from the client before the connection is closed.
@@ -86,12 +99,16 @@ impl Default for ConnectionConfig {
             max_message_size: 64 * 1024,
             max_frame_size: 64 * 1024,
             max_publish_message_size: 2 * 1024 * 1024,
+            max_publish_connections: 64,
+            max_publish_connections_per_ip: 4,
+            publish_frame_timeout_secs: 30,
             read_buffer_size: 2 * 1024,
             messages_per_sec: 10.0,
             message_burst: 40.0,
             rate_limit_strikes: 20,
             protocol_strikes: 10,
             outbound_queue_len: 64,
+            outbound_queue_bytes: 512 * 1024,
             send_timeout_secs: 10,
             idle_timeout_secs: 180,
             handshake_timeout_secs: 10,
@@ -103,6 +120,10 @@ impl ConnectionConfig {
     /// [`Self::send_timeout_secs`] as a duration.
     pub fn send_timeout(&self) -> Duration {
         Duration::from_secs(self.send_timeout_secs)
+    }
+    /// [`Self::publish_frame_timeout_secs`] as a duration.
+    pub fn publish_frame_timeout(&self) -> Duration {
+        Duration::from_secs(self.publish_frame_timeout_secs)
     }
     /// [`Self::idle_timeout_secs`] as a duration.
     pub fn idle_timeout(&self) -> Duration {
@@ -134,6 +155,18 @@ pub struct SwarmConfig {
     pub max_sdp_candidates: usize,
     /// Peers in one swarm; announces beyond it are refused.
     pub max_peers_per_swarm: usize,
+    /// Peers in one swarm from one address prefix (see `ipv4_prefix_len`,
+    /// `ipv6_prefix_len`): swarm ids are public, so without it a few dozen
+    /// addresses could fill a swarm and receive every offer (eclipse, T3).
+    pub max_peers_per_prefix: usize,
+    /// Prefix length grouping IPv4 peers for `max_peers_per_prefix`.
+    pub ipv4_prefix_len: u8,
+    /// Prefix length grouping IPv6 peers (a /64 is one subscriber's LAN).
+    pub ipv6_prefix_len: u8,
+    /// The last this many slots of a swarm take only peers from a prefix not
+    /// yet in it, so a newcomer network can always join a swarm that
+    /// others filled.
+    pub newcomer_slots: usize,
     /// Swarms in all; announces creating more are refused.
     pub max_swarms: usize,
     /// Swarms one connection may be a peer of.
@@ -159,6 +192,10 @@ impl Default for SwarmConfig {
             max_sdp_len: 8 * 1024,
             max_sdp_candidates: 16,
             max_peers_per_swarm: 5_000,
+            max_peers_per_prefix: 64,
+            ipv4_prefix_len: 24,
+            ipv6_prefix_len: 64,
+            newcomer_slots: 500,
             max_swarms: 100_000,
             max_swarms_per_connection: 16,
             max_pending_offers_per_peer: 64,
@@ -175,13 +212,18 @@ impl Default for SwarmConfig {
 pub struct ManifestConfig {
     /// Accept publishes and subscriptions at all.
     pub enabled: bool,
-    /// Site keys (base64url) allowed to publish; empty allows any signed manifest.
+    /// Site keys (base64url) allowed to publish; empty allows any signed
+    /// manifest. With a list, throwaway keys cannot fill the store at all.
+    /// Also accepted as `allowed_site_keys`.
+    #[serde(alias = "allowed_site_keys")]
     pub allowed_sites: Vec<String>,
-    /// Sites whose manifest the tracker keeps.
+    /// Sites whose manifest the tracker keeps. A new site beyond it (or
+    /// beyond `max_total_bytes`) evicts expired manifests, then the least
+    /// recently published or subscribed, so a new site can always publish.
     pub max_sites: usize,
     /// Largest signed manifest accepted, bytes.
     pub max_manifest_bytes: usize,
-    /// Bytes of all stored manifests together; publishes of new sites beyond it are refused.
+    /// Bytes of all stored manifests together; beyond it, as `max_sites`.
     pub max_total_bytes: usize,
     /// Sites one connection may subscribe to.
     pub max_subscriptions_per_connection: usize,
@@ -289,16 +331,32 @@ impl Config {
         if c.max_publish_message_size < c.max_message_size {
             return bad("connection.max_publish_message_size must be ≥ max_message_size");
         }
+        if c.max_publish_connections_per_ip == 0 || c.publish_frame_timeout_secs == 0 {
+            return bad(
+                "connection.max_publish_connections_per_ip and publish_frame_timeout_secs must be ≥ 1",
+            );
+        }
         if !(c.messages_per_sec > 0.0 && c.message_burst >= 1.0) {
             return bad("connection.messages_per_sec must be > 0 and message_burst ≥ 1");
         }
-        if c.outbound_queue_len == 0 || c.read_buffer_size < 256 {
-            return bad("connection.outbound_queue_len ≥ 1 and read_buffer_size ≥ 256");
+        if c.outbound_queue_len == 0 || c.outbound_queue_bytes == 0 || c.read_buffer_size < 256 {
+            return bad(
+                "connection.outbound_queue_len ≥ 1, outbound_queue_bytes ≥ 1 and read_buffer_size ≥ 256",
+            );
         }
         let s = &self.swarm;
         if s.max_offers == 0 || s.max_peers_per_swarm < 2 || s.cleaning_interval_secs == 0 {
             return bad(
                 "swarm.max_offers ≥ 1, max_peers_per_swarm ≥ 2, cleaning_interval_secs ≥ 1",
+            );
+        }
+        if s.max_peers_per_prefix == 0
+            || s.ipv4_prefix_len > 32
+            || s.ipv6_prefix_len > 128
+            || s.newcomer_slots >= s.max_peers_per_swarm
+        {
+            return bad(
+                "swarm.max_peers_per_prefix ≥ 1, ipv4_prefix_len ≤ 32, ipv6_prefix_len ≤ 128, newcomer_slots < max_peers_per_swarm",
             );
         }
         if s.max_scrape_hashes > peerhost_core::signal::MAX_SCRAPE_HASHES {
@@ -382,5 +440,7 @@ mod tests {
     fn invalid_values_are_refused() {
         assert!(Config::from_toml("[connection]\nmax_frame_size = 0\n").is_err());
         assert!(Config::from_toml("[manifests]\nallowed_sites = [\"x\"]\n").is_err());
+        assert!(Config::from_toml("[manifests]\nallowed_site_keys = [\"x\"]\n").is_err());
+        assert!(Config::from_toml("[manifests]\nallowed_site_keys = []\n").is_ok());
     }
 }

@@ -35,6 +35,8 @@
 //! `info_hash` and `site_key` as aquatic shards its swarm workers (a scrape
 //! naming several swarms is split and its answers merged by the holder).
 
+use std::net::IpAddr;
+
 use peerhost_core::signal::{
     ACTION_ANNOUNCE, ACTION_MANIFEST, ACTION_PUBLISH, ACTION_SCRAPE, ClientMessage, ServerMessage,
 };
@@ -68,6 +70,9 @@ pub enum Input {
     Message {
         /// The sender.
         socket: SocketId,
+        /// The sender's address, for the per-prefix swarm caps; `None`
+        /// where the driver does not know it (no prefix rules apply).
+        from: Option<IpAddr>,
         /// What it sent.
         msg: ClientMessage,
     },
@@ -77,8 +82,8 @@ pub enum Input {
         /// The socket that closed.
         socket: SocketId,
     },
-    /// Housekeeping: drop peers that stopped announcing and offers nobody
-    /// answered.
+    /// Housekeeping: drop peers that stopped announcing, offers nobody
+    /// answered and expired manifests.
     Tick,
 }
 
@@ -177,7 +182,9 @@ impl Hub {
         out: &mut Outbox,
     ) -> Result<Handled, Reason> {
         match input {
-            Input::Message { socket, msg } => self.message(now, rng, *socket, msg, out),
+            Input::Message { socket, from, msg } => {
+                self.message(now, rng, *socket, *from, msg, out)
+            }
             Input::Closed { socket } => {
                 self.swarms.disconnect(*socket);
                 self.manifests.disconnect(*socket);
@@ -185,6 +192,7 @@ impl Hub {
             }
             Input::Tick => {
                 self.swarms.clean(now.mono);
+                self.manifests.clean(now.unix);
                 Ok(Handled::Ticked)
             }
         }
@@ -195,6 +203,7 @@ impl Hub {
         now: Now,
         rng: &mut R,
         socket: SocketId,
+        from: Option<IpAddr>,
         msg: &ClientMessage,
         out: &mut Outbox,
     ) -> Result<Handled, Reason> {
@@ -202,7 +211,7 @@ impl Hub {
             ClientMessage::Announce(a) => {
                 match self
                     .swarms
-                    .announce(now.mono, rng, socket, a, &mut out.messages)
+                    .announce(now.mono, rng, socket, from, a, &mut out.messages)
                 {
                     Ok(o) => return Ok(Handled::Announced(o)),
                     Err(rej) => (
@@ -327,7 +336,11 @@ mod tests {
             self.out.messages.clear();
             self.out.broadcast = None;
             let socket = SocketId(socket);
-            let input = Input::Message { socket, msg };
+            let input = Input::Message {
+                socket,
+                from: None,
+                msg,
+            };
             self.hub.handle(NOW, &mut self.rng, &input, &mut self.out)
         }
     }
@@ -368,6 +381,7 @@ mod tests {
         assert_eq!(
             Input::Message {
                 socket: SocketId(1),
+                from: None,
                 msg: announce(1, 1)
             }
             .part(),
@@ -379,6 +393,7 @@ mod tests {
         };
         let input = Input::Message {
             socket: SocketId(1),
+            from: None,
             msg: subscribe.clone(),
         };
         assert_eq!(input.part(), Part::Manifests);
@@ -391,6 +406,34 @@ mod tests {
         assert_eq!(t.hub.manifests().subscription_count(), 1);
         assert_eq!(t.hub.swarms().peer_count(), 0);
         assert_eq!(Input::Tick.part(), Part::Both);
+    }
+
+    #[test]
+    fn tick_drops_expired_manifests() {
+        use peerhost_core::manifest::{Asset, Manifest, SiteSecret};
+        let secret = SiteSecret::from_seed([7; 32]);
+        let manifest = Manifest {
+            site_key: secret.site_key(),
+            version: 1,
+            issued_at: NOW.unix.0 - 10,
+            expires_at: NOW.unix.0 + 60,
+            flags: 0,
+            assets: vec![Asset::from_bytes("/a.txt", "text/plain", 16384, b"hi")],
+        }
+        .sign(&secret)
+        .unwrap()
+        .to_bytes();
+        let mut t = T::new(SwarmConfig::default());
+        let publish = ClientMessage::PublishManifest { manifest };
+        assert!(matches!(t.send(1, publish), Ok(Handled::Published { .. })));
+        let later = Now {
+            mono: NOW.mono,
+            unix: UnixTime(NOW.unix.0 + 60),
+        };
+        t.hub
+            .handle(later, &mut t.rng, &Input::Tick, &mut t.out)
+            .unwrap();
+        assert_eq!(t.hub.manifests().site_count(), 0);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod hub;
 pub mod manifests;
 pub mod metrics;
 pub mod outbox;
+mod read_clock;
 pub mod server;
 pub mod swarm;
 

@@ -57,6 +57,12 @@ labelled!(
         ConnectionsTotal => "connections_total",
         /// Connection refused: per-IP connection cap.
         ConnectionsPerIp => "connections_per_ip",
+        /// `/publish` upgrade refused: total `/publish` connection cap.
+        PublishConnectionsTotal => "publish_connections_total",
+        /// `/publish` upgrade refused: per-IP `/publish` connection cap.
+        PublishConnectionsPerIp => "publish_connections_per_ip",
+        /// Connection closed: a `/publish` message not complete within the frame deadline.
+        FrameTimeout => "frame_timeout",
         /// Connection closed: HTTP request/upgrade not done within the deadline.
         HandshakeTimeout => "handshake_timeout",
         /// Connection closed: message or frame over the size limit.
@@ -75,6 +81,8 @@ labelled!(
         TooManyStrikes => "too_many_strikes",
         /// Connection closed: outbound queue full.
         SlowConsumer => "slow_consumer",
+        /// Connection closed: outbound queue over its byte cap.
+        OutboundBytes => "outbound_bytes",
         /// Connection closed: a send took longer than the send timeout.
         SendTimeout => "send_timeout",
         /// Connection closed: nothing received within the idle timeout.
@@ -87,6 +95,10 @@ labelled!(
         SwarmsPerConnection => "swarms_per_connection",
         /// Announce refused: swarm full.
         SwarmFull => "swarm_full",
+        /// Announce refused: too many peers from that address prefix in the swarm.
+        SwarmPrefixFull => "swarm_prefix_full",
+        /// Announce refused: the swarm's last slots are for prefixes not in it yet.
+        SwarmReserved => "swarm_reserved",
         /// Announce refused: too many swarms.
         TooManySwarms => "too_many_swarms",
         /// Answer refused: answerer not in the swarm.

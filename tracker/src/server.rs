@@ -6,8 +6,10 @@
 //!
 //! One task per connection reads frames and writes its queue. Nothing a
 //! client sends is buffered beyond the configured message size, nothing
-//! queued to a client beyond `outbound_queue_len` messages: a client that
-//! does not read is closed (slow consumer, send timeout), never waited for.
+//! queued to a client beyond `outbound_queue_len` messages or
+//! `outbound_queue_bytes` (plus one message): a client that does not read
+//! is closed (slow consumer, send timeout), never waited for. `/publish`
+//! has its own connection caps and a deadline per message.
 //!
 //! The state is two hubs, one per [`Part`], each behind its own mutex held
 //! only for [`Hub::handle`]: decoding happens before it, serialising and
@@ -44,6 +46,7 @@ use crate::config::Config;
 use crate::hub::{Handled, Hub, Input, Now, Part};
 use crate::metrics::{Action, Gauges, Metrics, Reason, rss_bytes};
 use crate::outbox::{Outbox, Outgoing, SocketId};
+use crate::read_clock::{ReadClock, Watched};
 
 /// Shared tracker state; cheap to clone.
 #[derive(Clone)]
@@ -59,6 +62,8 @@ struct Shared {
     sockets: RwLock<HashMap<SocketId, SocketHandle>>,
     ips: Mutex<HashMap<IpAddr, usize>>,
     tcp_open: AtomicUsize,
+    /// Open `/publish` connections: in all, and per IP.
+    publishers: Mutex<(usize, HashMap<IpAddr, usize>)>,
     next_socket: AtomicU64,
     metrics: Metrics,
     epoch: std::time::Instant,
@@ -68,6 +73,8 @@ struct Shared {
 struct SocketHandle {
     tx: mpsc::Sender<Utf8Bytes>,
     kill: Arc<Notify>,
+    /// What the kill is for, and the bytes waiting in `tx`.
+    queue: Arc<QueueState>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -86,6 +93,7 @@ impl AppState {
             sockets: RwLock::new(HashMap::new()),
             ips: Mutex::new(HashMap::new()),
             tcp_open: AtomicUsize::new(0),
+            publishers: Mutex::new((0, HashMap::new())),
             next_socket: AtomicU64::new(1),
             metrics: Metrics::default(),
             epoch: std::time::Instant::now(),
@@ -186,6 +194,30 @@ impl AppState {
         Ok(Admission {
             state: self.clone(),
             ip,
+            clock: ReadClock::new(),
+        })
+    }
+
+    /// Admits one `/publish` WebSocket, or refuses it over the `/publish`
+    /// caps. `ip` is `None` for a router served without [`serve`]: only the
+    /// total cap applies then.
+    fn admit_publisher(&self, ip: Option<IpAddr>) -> Result<PublishSlot, Reason> {
+        let c = &self.0.cfg.connection;
+        let mut p = lock(&self.0.publishers);
+        if p.0 >= c.max_publish_connections {
+            return Err(Reason::PublishConnectionsTotal);
+        }
+        if let Some(ip) = ip {
+            let n = p.1.entry(ip).or_insert(0);
+            if *n >= c.max_publish_connections_per_ip {
+                return Err(Reason::PublishConnectionsPerIp);
+            }
+            *n += 1;
+        }
+        p.0 += 1;
+        Ok(PublishSlot {
+            state: self.clone(),
+            ip,
         })
     }
 
@@ -207,20 +239,27 @@ impl AppState {
             .broadcast
             .take()
             .map(|b| (b.to, Utf8Bytes::from(b.msg.to_json())));
+        let cap = self.0.cfg.connection.outbound_queue_bytes;
         let sockets = self.0.sockets.read().unwrap_or_else(|e| e.into_inner());
         for (to, text) in texts {
-            queue(&sockets, to, text);
+            queue(&sockets, to, text, cap);
         }
         if let Some((recipients, text)) = broadcast {
             for to in recipients {
-                queue(&sockets, to, text.clone());
+                queue(&sockets, to, text.clone(), cap);
             }
         }
     }
 
     /// Decodes one text message of `socket` and hands it to the hub;
     /// `Err` says why it was refused (the error reply is in `out`).
-    fn handle_text(&self, socket: SocketId, text: &str, out: &mut Outbox) -> Result<(), Reason> {
+    fn handle_text(
+        &self,
+        socket: SocketId,
+        from: Option<IpAddr>,
+        text: &str,
+        out: &mut Outbox,
+    ) -> Result<(), Reason> {
         let m = &self.0.metrics;
         let msg = match ClientMessage::from_json(text) {
             Ok(msg) => msg,
@@ -242,7 +281,7 @@ impl AppState {
         m.message_in(action_of(&msg), text.len());
         // Borrowed by the hub, so its SDPs or manifest bytes are freed when
         // this returns, after the lock is released.
-        let input = Input::Message { socket, msg };
+        let input = Input::Message { socket, from, msg };
         let handled = self.handle(&input, out)?;
         match handled {
             Handled::Announced(o) => {
@@ -280,11 +319,40 @@ fn action_of(msg: &ClientMessage) -> Action {
 
 /// Queues `text` to `to`; a full queue marks the connection for closing
 /// (slow consumer) instead of waiting or buffering more.
-fn queue(sockets: &HashMap<SocketId, SocketHandle>, to: SocketId, text: Utf8Bytes) {
-    if let Some(h) = sockets.get(&to)
-        && let Err(mpsc::error::TrySendError::Full(_)) = h.tx.try_send(text)
-    {
+fn queue(sockets: &HashMap<SocketId, SocketHandle>, to: SocketId, text: Utf8Bytes, cap: usize) {
+    let Some(h) = sockets.get(&to) else { return };
+    let len = text.len();
+    // Past the byte cap nothing more is queued: one message may cross it,
+    // so a manifest larger than the cap still reaches a reading client.
+    if h.queue.bytes.fetch_add(len, Ordering::AcqRel) >= cap {
+        h.queue.bytes.fetch_sub(len, Ordering::AcqRel);
+        h.queue.over_bytes.store(true, Ordering::Release);
         h.kill.notify_one();
+        return;
+    }
+    if let Err(mpsc::error::TrySendError::Full(_)) = h.tx.try_send(text) {
+        h.queue.bytes.fetch_sub(len, Ordering::AcqRel);
+        h.kill.notify_one();
+    }
+}
+
+/// The byte side of one connection's outbound queue.
+#[derive(Default)]
+struct QueueState {
+    /// Bytes queued and not yet handed to the WebSocket.
+    bytes: AtomicUsize,
+    /// Set when the byte cap, not the message cap, asked for the close.
+    over_bytes: std::sync::atomic::AtomicBool,
+}
+
+impl QueueState {
+    /// Why the connection was asked to close.
+    fn kill_reason(&self) -> Reason {
+        if self.over_bytes.load(Ordering::Acquire) {
+            Reason::OutboundBytes
+        } else {
+            Reason::SlowConsumer
+        }
     }
 }
 
@@ -292,6 +360,29 @@ fn queue(sockets: &HashMap<SocketId, SocketHandle>, to: SocketId, text: Utf8Byte
 pub struct Admission {
     state: AppState,
     ip: IpAddr,
+    /// Marked by every read of the TCP stream (see [`ReadClock`]).
+    clock: Arc<ReadClock>,
+}
+
+/// One open `/publish` WebSocket; releases its slot when dropped.
+struct PublishSlot {
+    state: AppState,
+    ip: Option<IpAddr>,
+}
+
+impl Drop for PublishSlot {
+    fn drop(&mut self) {
+        let mut p = lock(&self.state.0.publishers);
+        p.0 -= 1;
+        if let Some(ip) = self.ip
+            && let Some(n) = p.1.get_mut(&ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                p.1.remove(&ip);
+            }
+        }
+    }
 }
 
 impl Drop for Admission {
@@ -386,6 +477,7 @@ async fn clean_loop(state: AppState) {
 
 async fn serve_connection(stream: TcpStream, adm: Admission, router: Router, state: AppState) {
     let _ = stream.set_nodelay(true);
+    let stream = Watched::new(stream, adm.clock.clone());
     let adm = Arc::new(adm);
     let deadline = state.0.cfg.connection.handshake_timeout();
     // Set once a complete request head arrived: a deadline hit after that is
@@ -423,26 +515,59 @@ async fn ws_tracker(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let c = &state.0.cfg.connection;
-    let limits = (c.max_message_size, c.max_frame_size);
+    let limits = Limits {
+        message: c.max_message_size,
+        frame: c.max_frame_size,
+        publish: None,
+    };
     upgrade(state, adm, ws, limits)
 }
 
 /// Publishers send whole manifests, unfragmented: one frame may be as
-/// large as the publish message limit.
+/// large as the publish message limit. Since each such connection may hold
+/// that much, `/publish` has its own connection caps, and a message must
+/// arrive within `publish_frame_timeout_secs` of its first byte.
 async fn ws_publish(
     State(state): State<AppState>,
     adm: Option<Extension<Arc<Admission>>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let limit = state.0.cfg.connection.max_publish_message_size;
-    upgrade(state, adm, ws, (limit, limit))
+    if ws.is_err() {
+        return upgrade(state, adm, ws, Limits::default());
+    }
+    let slot = match state.admit_publisher(adm.as_ref().map(|a| a.ip)) {
+        Ok(slot) => slot,
+        Err(reason) => {
+            state.metrics().reject(reason);
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "peerhost tracker: too many publishers\n",
+            )
+                .into_response();
+        }
+    };
+    let c = &state.0.cfg.connection;
+    let limits = Limits {
+        message: c.max_publish_message_size,
+        frame: c.max_publish_message_size,
+        publish: Some(slot),
+    };
+    upgrade(state, adm, ws, limits)
+}
+
+/// Size limits of one endpoint, and a `/publish` slot if it is one.
+#[derive(Default)]
+struct Limits {
+    message: usize,
+    frame: usize,
+    publish: Option<PublishSlot>,
 }
 
 fn upgrade(
     state: AppState,
     adm: Option<Extension<Arc<Admission>>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-    (message_limit, frame_limit): (usize, usize),
+    limits: Limits,
 ) -> Response {
     let Ok(ws) = ws else {
         return (
@@ -454,10 +579,12 @@ fn upgrade(
     let read_buffer = state.0.cfg.connection.read_buffer_size;
     ws.read_buffer_size(read_buffer)
         .write_buffer_size(0)
-        .max_message_size(message_limit)
-        .max_frame_size(frame_limit)
+        .max_message_size(limits.message)
+        .max_frame_size(limits.frame)
         .on_failed_upgrade(|_| {})
-        .on_upgrade(move |socket| connection(state, socket, adm.map(|Extension(a)| a)))
+        .on_upgrade(move |socket| {
+            connection(state, socket, adm.map(|Extension(a)| a), limits.publish)
+        })
 }
 
 /// Token bucket: `rate` per second, at most `burst` saved up.
@@ -507,29 +634,52 @@ async fn write_queued(
     ws: &mut WebSocket,
     first: Utf8Bytes,
     rx: &mut mpsc::Receiver<Utf8Bytes>,
+    queue: &QueueState,
     metrics: &Metrics,
 ) -> Result<(), axum::Error> {
+    queue.bytes.fetch_sub(first.len(), Ordering::AcqRel);
     metrics.message_out(first.len());
     ws.feed(Message::Text(first)).await?;
     for _ in 1..WRITE_BATCH {
         let Ok(more) = rx.try_recv() else { break };
+        queue.bytes.fetch_sub(more.len(), Ordering::AcqRel);
         metrics.message_out(more.len());
         ws.feed(Message::Text(more)).await?;
     }
     ws.flush().await
 }
 
-async fn connection(state: AppState, mut ws: WebSocket, adm: Option<Arc<Admission>>) {
+async fn connection(
+    state: AppState,
+    mut ws: WebSocket,
+    adm: Option<Arc<Admission>>,
+    publish: Option<PublishSlot>,
+) {
     let s = &*state.0;
     let c = &s.cfg.connection;
+    // On `/publish`, a message must be whole within the frame timeout of
+    // its first byte (bytes of the HTTP request do not count).
+    let frame_clock = adm
+        .as_ref()
+        .filter(|_| publish.is_some())
+        .map(|a| a.clock.clone());
+    if let Some(clock) = &frame_clock {
+        clock.clear();
+    }
+    let from = adm.as_ref().map(|a| a.ip);
+    let frame_timeout = c.publish_frame_timeout();
+    let frame_deadline = tokio::time::sleep(frame_timeout);
+    tokio::pin!(frame_deadline);
     let id = SocketId(s.next_socket.fetch_add(1, Ordering::Relaxed));
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(c.outbound_queue_len);
     let kill = Arc::new(Notify::new());
+    let queued = Arc::new(QueueState::default());
     s.sockets.write().unwrap_or_else(|e| e.into_inner()).insert(
         id,
         SocketHandle {
             tx,
             kill: kill.clone(),
+            queue: queued.clone(),
         },
     );
     s.metrics.connection_opened();
@@ -546,15 +696,43 @@ async fn connection(state: AppState, mut ws: WebSocket, adm: Option<Arc<Admissio
         (None, 1001)
     } else {
         loop {
+            if let Some(clock) = &frame_clock {
+                let now = tokio::time::Instant::now();
+                let at = clock
+                    .pending_since()
+                    .map_or(now + frame_timeout, |t| t + frame_timeout);
+                frame_deadline.as_mut().reset(at);
+            }
             tokio::select! {
                 biased;
-                () = kill.notified() => break (Some(Reason::SlowConsumer), 1008),
+                () = kill.notified() => break (Some(queued.kill_reason()), 1008),
+                () = &mut frame_deadline, if frame_clock.is_some() => {
+                    let late = frame_clock
+                        .as_ref()
+                        .and_then(|c| c.pending_since())
+                        .is_some_and(|t| t + frame_timeout <= tokio::time::Instant::now());
+                    if late {
+                        break (Some(Reason::FrameTimeout), 1008);
+                    }
+                }
                 _ = stop.changed() => break (None, 1001),
                 Some(text) = rx.recv() => {
-                    match tokio::time::timeout(c.send_timeout(), write_queued(&mut ws, text, &mut rx, &s.metrics)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => break (Some(Reason::WebSocketError), 1011),
-                        Err(_) => break (Some(Reason::SendTimeout), 1008),
+                    let write = tokio::time::timeout(
+                        c.send_timeout(),
+                        write_queued(&mut ws, text, &mut rx, &queued, &s.metrics),
+                    );
+                    // A write blocked on a reader that does not read must
+                    // not delay the close the queue caps ask for.
+                    let written = tokio::select! {
+                        biased;
+                        () = kill.notified() => None,
+                        r = write => Some(r),
+                    };
+                    match written {
+                        None => break (Some(queued.kill_reason()), 1008),
+                        Some(Ok(Ok(()))) => {}
+                        Some(Ok(Err(_))) => break (Some(Reason::WebSocketError), 1011),
+                        Some(Err(_)) => break (Some(Reason::SendTimeout), 1008),
                     }
                 }
                 () = &mut idle => break (Some(Reason::Idle), 1000),
@@ -584,6 +762,9 @@ async fn connection(state: AppState, mut ws: WebSocket, adm: Option<Arc<Admissio
                         }
                         Some(Ok(Message::Text(t))) => t,
                     };
+                    if let Some(clock) = &frame_clock {
+                        clock.clear();
+                    }
                     if !bucket.take() {
                         s.metrics.bytes_in(text.len());
                         s.metrics.reject(Reason::RateLimited);
@@ -597,7 +778,7 @@ async fn connection(state: AppState, mut ws: WebSocket, adm: Option<Arc<Admissio
                         continue;
                     }
                     rate_strikes = 0;
-                    match state.handle_text(id, text.as_str(), &mut out) {
+                    match state.handle_text(id, from, text.as_str(), &mut out) {
                         Ok(()) => {
                             protocol_strikes = 0;
                             idle.as_mut().reset(tokio::time::Instant::now() + c.idle_timeout());
@@ -631,6 +812,7 @@ async fn connection(state: AppState, mut ws: WebSocket, adm: Option<Arc<Admissio
     };
     let _ =
         tokio::time::timeout(Duration::from_secs(1), ws.send(Message::Close(Some(frame)))).await;
+    drop(publish);
     drop(adm);
 }
 

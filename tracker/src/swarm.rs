@@ -17,8 +17,13 @@
 //!   ("expecting an answer from B to offer O"), expiring after
 //!   `offer_ttl_secs`. An answer is forwarded only against such a record,
 //!   which it consumes; anything else is an unsolicited answer and dropped.
+//! - A swarm takes at most `max_peers_per_prefix` peers from one address
+//!   prefix (/24, /64 by default), and its last `newcomer_slots` only from
+//!   prefixes not in it yet: filling a swarm to eclipse it takes many
+//!   networks, and a new network still gets in (T3).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -48,6 +53,12 @@ pub enum Reject {
     /// The swarm has as many peers as allowed.
     #[error("swarm is full")]
     SwarmFull,
+    /// The swarm has as many peers from this address prefix as allowed.
+    #[error("too many peers from your network in this swarm")]
+    PrefixFull,
+    /// The swarm's remaining slots are for networks not in it yet.
+    #[error("swarm is full")]
+    Reserved,
     /// The tracker has as many swarms as allowed.
     #[error("tracker is full")]
     TooManySwarms,
@@ -79,6 +90,8 @@ impl Reject {
             Reject::OnePeerIdPerSwarm => Reason::OnePeerIdPerSwarm,
             Reject::TooManySwarmsPerConnection => Reason::SwarmsPerConnection,
             Reject::SwarmFull => Reason::SwarmFull,
+            Reject::PrefixFull => Reason::SwarmPrefixFull,
+            Reject::Reserved => Reason::SwarmReserved,
             Reject::TooManySwarms => Reason::TooManySwarms,
             Reject::NotInSwarm => Reason::NotInSwarm,
             Reject::UnsolicitedAnswer => Reason::UnsolicitedAnswer,
@@ -109,6 +122,9 @@ struct Expecting {
 #[derive(Debug, Clone)]
 struct Peer {
     socket: SocketId,
+    /// The address prefix it announced from; `None` if the driver did not
+    /// say (no prefix rules apply then).
+    prefix: Option<IpAddr>,
     seeder: bool,
     expires: Instant,
     expecting: Vec<Expecting>,
@@ -118,6 +134,8 @@ struct Peer {
 struct Swarm {
     peers: IndexMap<PeerId, Peer>,
     seeders: usize,
+    /// Peers per address prefix.
+    prefixes: HashMap<IpAddr, usize>,
 }
 
 impl Swarm {
@@ -131,7 +149,38 @@ impl Swarm {
         if p.seeder {
             self.seeders -= 1;
         }
+        forget_prefix(&mut self.prefixes, p.prefix);
         Some(p)
+    }
+}
+
+fn forget_prefix(prefixes: &mut HashMap<IpAddr, usize>, prefix: Option<IpAddr>) {
+    if let Some(p) = prefix
+        && let Some(n) = prefixes.get_mut(&p)
+    {
+        *n -= 1;
+        if *n == 0 {
+            prefixes.remove(&p);
+        }
+    }
+}
+
+/// `ip` with all but its first `v4` (IPv4) or `v6` (IPv6) bits cleared;
+/// IPv4-mapped IPv6 addresses count as IPv4.
+pub fn address_prefix(ip: IpAddr, v4: u8, v6: u8) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(v4.min(32)))
+                .unwrap_or(0);
+            IpAddr::V4((u32::from(a) & mask).into())
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(v6.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6((u128::from(a) & mask).into())
+        }
     }
 }
 
@@ -174,13 +223,15 @@ impl Swarms {
         Duration::from_secs(secs)
     }
 
-    /// Handles an announce from `socket`: joins, updates or leaves the swarm,
-    /// answers the announcer, and relays its offers to distinct random peers.
+    /// Handles an announce from `socket` (connected from `from`, if the
+    /// driver knows): joins, updates or leaves the swarm, answers the
+    /// announcer, and relays its offers to distinct random peers.
     pub fn announce<R: Rng + ?Sized>(
         &mut self,
         now: Instant,
         rng: &mut R,
         socket: SocketId,
+        from: Option<IpAddr>,
         a: &Announce,
         out: &mut Vec<Outgoing>,
     ) -> Result<AnnounceOutcome, Reject> {
@@ -226,6 +277,8 @@ impl Swarms {
             self.remove_peer(&a.info_hash, &a.peer_id);
         }
         let is_new = takeover || !exists;
+        let (v4, v6) = (self.cfg.ipv4_prefix_len, self.cfg.ipv6_prefix_len);
+        let prefix = from.map(|ip| address_prefix(ip, v4, v6));
         if is_new {
             let held = self.sockets.get(&socket).map_or(&[][..], Vec::as_slice);
             if held.iter().any(|(ih, _)| *ih == a.info_hash) {
@@ -237,6 +290,20 @@ impl Swarms {
             match self.swarms.get(&a.info_hash) {
                 Some(s) if s.peers.len() >= self.cfg.max_peers_per_swarm => {
                     return Err(Reject::SwarmFull);
+                }
+                Some(s) if prefix.is_some() => {
+                    let here = prefix.and_then(|p| s.prefixes.get(&p)).copied();
+                    let here = here.unwrap_or(0);
+                    if here >= self.cfg.max_peers_per_prefix {
+                        return Err(Reject::PrefixFull);
+                    }
+                    let open = self
+                        .cfg
+                        .max_peers_per_swarm
+                        .saturating_sub(self.cfg.newcomer_slots);
+                    if here > 0 && s.peers.len() >= open {
+                        return Err(Reject::Reserved);
+                    }
                 }
                 None if self.swarms.len() >= self.cfg.max_swarms => {
                     return Err(Reject::TooManySwarms);
@@ -269,10 +336,14 @@ impl Swarms {
             None => {
                 let seeder = seeder_now(false);
                 swarm.seeders += usize::from(seeder);
+                if let Some(p) = prefix {
+                    *swarm.prefixes.entry(p).or_insert(0) += 1;
+                }
                 let (i, _) = swarm.peers.insert_full(
                     a.peer_id,
                     Peer {
                         socket,
+                        prefix,
                         seeder,
                         expires,
                         expecting: Vec::new(),
@@ -469,6 +540,7 @@ impl Swarms {
                 if p.expires <= now {
                     gone.push((p.socket, *ih, *pid));
                     seeders_gone += usize::from(p.seeder);
+                    forget_prefix(&mut swarm.prefixes, p.prefix);
                     false
                 } else {
                     p.expecting.retain(|e| e.expires > now);

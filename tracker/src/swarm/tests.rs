@@ -55,8 +55,14 @@ impl T {
     }
     fn announce(&mut self, socket: u64, a: Announce) -> Result<AnnounceOutcome, Reject> {
         self.out.clear();
-        self.s
-            .announce(self.now, &mut self.rng, SocketId(socket), &a, &mut self.out)
+        self.s.announce(
+            self.now,
+            &mut self.rng,
+            SocketId(socket),
+            None,
+            &a,
+            &mut self.out,
+        )
     }
     fn answer(&mut self, socket: u64, from: u8, to: u8, offer_id: OfferId) -> Result<(), Reject> {
         self.out.clear();
@@ -379,4 +385,54 @@ fn randomized_operations_keep_invariants() {
         let held: usize = t.s.sockets.values().map(Vec::len).sum();
         assert_eq!(held, t.s.peers);
     }
+}
+
+#[test]
+fn address_prefixes_group_networks() {
+    let p = |s: &str| address_prefix(s.parse().unwrap(), 24, 64);
+    assert_eq!(p("192.0.2.77"), p("192.0.2.1"));
+    assert_ne!(p("192.0.2.77"), p("192.0.3.77"));
+    assert_eq!(p("::ffff:192.0.2.9"), p("192.0.2.1"));
+    assert_eq!(p("2001:db8:1:2:aaaa::1"), p("2001:db8:1:2::9"));
+    assert_ne!(p("2001:db8:1:2::1"), p("2001:db8:1:3::1"));
+    let all = address_prefix("10.1.2.3".parse().unwrap(), 0, 0);
+    assert_eq!(all, "0.0.0.0".parse::<IpAddr>().unwrap());
+    let exact = address_prefix("10.1.2.3".parse().unwrap(), 32, 128);
+    assert_eq!(exact, "10.1.2.3".parse::<IpAddr>().unwrap());
+}
+
+#[test]
+fn prefix_cap_and_newcomer_slots_hold_and_are_released() {
+    let mut t = T::with(SwarmConfig {
+        max_peers_per_swarm: 5,
+        max_peers_per_prefix: 2,
+        newcomer_slots: 2,
+        ..SwarmConfig::default()
+    });
+    let join = |t: &mut T, n: u8, ip: &str| {
+        t.out.clear();
+        let a = ann(n, AnnounceEvent::Started, vec![]);
+        let ip = Some(ip.parse().unwrap());
+        t.s.announce(
+            t.now,
+            &mut t.rng,
+            SocketId(u64::from(n)),
+            ip,
+            &a,
+            &mut t.out,
+        )
+    };
+    join(&mut t, 1, "10.0.1.1").unwrap();
+    join(&mut t, 2, "10.0.1.2").unwrap();
+    assert_eq!(join(&mut t, 3, "10.0.1.3"), Err(Reject::PrefixFull));
+    join(&mut t, 4, "10.0.2.1").unwrap();
+    // Three of five: the last two slots are for networks not in the swarm.
+    assert_eq!(join(&mut t, 5, "10.0.2.2"), Err(Reject::Reserved));
+    join(&mut t, 6, "2001:db8::1").unwrap();
+    join(&mut t, 7, "10.0.3.1").unwrap();
+    assert_eq!(join(&mut t, 8, "10.0.4.1"), Err(Reject::SwarmFull));
+    // Leaving releases the prefix's count.
+    t.s.disconnect(SocketId(1));
+    t.s.disconnect(SocketId(2));
+    join(&mut t, 3, "10.0.1.3").unwrap();
 }

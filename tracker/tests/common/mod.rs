@@ -87,12 +87,24 @@ impl Client {
         addr: SocketAddr,
         from: std::net::IpAddr,
     ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+        Self::connect_from_to(addr, from, "/").await
+    }
+
+    /// Connects from a chosen loopback source address to `path`.
+    pub async fn connect_from_to(
+        addr: SocketAddr,
+        from: std::net::IpAddr,
+        path: &str,
+    ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
         let sock = TcpSocket::new_v4().unwrap();
         sock.bind(SocketAddr::new(from, 0)).unwrap();
         let stream = sock.connect(addr).await?;
         let (ws, _) = tokio::time::timeout(
             Duration::from_secs(5),
-            tokio_tungstenite::client_async(format!("ws://{addr}/"), MaybeTlsStream::Plain(stream)),
+            tokio_tungstenite::client_async(
+                format!("ws://{addr}{path}"),
+                MaybeTlsStream::Plain(stream),
+            ),
         )
         .await
         .map_err(|_| tokio_tungstenite::tungstenite::Error::ConnectionClosed)??;
