@@ -129,3 +129,27 @@ fn verify_reports_a_key_that_appeared_later() {
     );
     assert!(r.stderr.contains("1 secret key file"), "{}", r.stderr);
 }
+
+#[test]
+fn an_unreadable_hidden_directory_warns_but_publishes() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (_tmp, site, key) = setup();
+    let cache = site.join(".cache");
+    fs::create_dir(&cache).unwrap();
+    fs::write(cache.join("x"), "x").unwrap();
+    fs::set_permissions(&cache, fs::Permissions::from_mode(0o000)).unwrap();
+    if fs::read_dir(&cache).is_ok() {
+        // Running as root: permissions do not stop reads; nothing to test.
+        fs::set_permissions(&cache, fs::Permissions::from_mode(0o755)).unwrap();
+        return;
+    }
+    let r = publish(&site, &key, &[]);
+    fs::set_permissions(&cache, fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(r.ok(), "{r:#?}");
+    assert!(
+        r.stderr
+            .contains("warning: cannot check .cache for a secret key"),
+        "{}",
+        r.stderr
+    );
+}

@@ -93,7 +93,7 @@ pub struct Scan {
     /// Files that would be published but whose name cannot be an asset
     /// path, with the reason.
     pub bad_names: Vec<(PathBuf, String)>,
-    /// Files not published that could not be opened to check for a key.
+    /// Entries left out that could not be read to check for a key.
     pub unchecked: Vec<(PathBuf, String)>,
 }
 
@@ -230,16 +230,30 @@ fn walk(
         path: path.to_owned(),
         source,
     };
-    let mut entries = fs::read_dir(&dir)
-        .map_err(|e| read(&dir, e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| read(&dir, e))?;
+    let listed = fs::read_dir(&dir).and_then(|d| d.collect::<Result<Vec<_>, _>>());
+    let mut entries = match listed {
+        Ok(e) => e,
+        // Left out anyway: publishing used to skip it unread, so an
+        // unreadable `.cache/` warns rather than stops the publish.
+        Err(e) if vis == Visibility::LeftOut => {
+            out.unchecked.push((rel.to_owned(), e.to_string()));
+            return Ok(());
+        }
+        Err(e) => return Err(read(&dir, e)),
+    };
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let name = entry.file_name();
         let rel_path = rel.join(&name);
         let path = entry.path();
-        let meta = fs::symlink_metadata(&path).map_err(|e| read(&path, e))?;
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if vis == Visibility::LeftOut => {
+                out.unchecked.push((rel_path, e.to_string()));
+                continue;
+            }
+            Err(e) => return Err(read(&path, e)),
+        };
         let ty = meta.file_type();
         check_secret(&path, &rel_path, &meta, key, out);
 
