@@ -159,7 +159,12 @@ fn symlinks_are_not_followed() {
     let outside = tmp.path().join("secret.txt");
     fs::write(&outside, "outside the site").unwrap();
     std::os::unix::fs::symlink(&outside, site.join("link.txt")).unwrap();
-    std::os::unix::fs::symlink(tmp.path(), site.join("linkdir")).unwrap();
+    // Not to tmp itself: that holds the key, and a link to it is refused
+    // (publish_refuses_secret_keys.rs).
+    let outside_dir = tmp.path().join("elsewhere");
+    fs::create_dir(&outside_dir).unwrap();
+    fs::write(outside_dir.join("a.txt"), "outside the site").unwrap();
+    std::os::unix::fs::symlink(&outside_dir, site.join("linkdir")).unwrap();
     let (key, _) = keygen(tmp.path());
     let r = publish(&site, &key, &[]);
     assert!(r.ok(), "{r:#?}");

@@ -131,6 +131,7 @@ fn an_expired_manifest_is_an_error() {
         lifetime_secs: 86_400,
         version: None,
         now: UnixTime(now - 90_000),
+        key_file: None,
     };
     publish_lib(&site, &secret, &opts, &indicatif::ProgressBar::hidden()).unwrap();
     let line = verify(&site, &[]).one_line_error().to_owned();

@@ -30,4 +30,5 @@ pub mod keygen;
 pub mod origin;
 pub mod publish;
 pub mod push;
+pub mod scan;
 pub mod verify;

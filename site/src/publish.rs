@@ -2,9 +2,11 @@
 //! manifest, `peerhost.json`, next to the files.
 //!
 //! Every regular file under the directory becomes one asset, except hidden
-//! entries (names starting with `.`), symbolic links (never followed, so a
-//! link cannot pull files from outside the site into it) and the manifest
-//! itself. The URL path of a file is `/` plus its relative path.
+//! entries (names starting with `.`), what `.peerhostignore` excludes,
+//! symbolic links (never followed, so a link cannot pull files from outside
+//! the site into it) and the manifest itself. The URL path of a file is `/`
+//! plus its relative path. A directory holding a secret key file, under any
+//! name, hidden or ignored, is refused: the web server serves it all.
 
 use std::fs;
 use std::io;
@@ -21,6 +23,8 @@ use crate::clock::unix_now;
 use crate::fmt::{fmt_bytes, fmt_duration};
 use crate::fsutil::{Overwrite, write_atomic};
 use crate::keyfile;
+pub use crate::scan::Skipped;
+use crate::scan::{self, Scan, ScanError, Secret, SkipKind};
 
 /// Permission bits of the manifest: it is public, web servers must read it.
 pub const MANIFEST_MODE: u32 = 0o644;
@@ -41,6 +45,9 @@ pub struct Args {
     /// Default: the current version plus one, or 1 for a new site.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub version: Option<u64>,
+    /// List every entry left out of the manifest, not only the first few.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 /// How to publish.
@@ -52,6 +59,9 @@ pub struct Options {
     pub version: Option<u64>,
     /// The manifest's `issued_at`.
     pub now: UnixTime,
+    /// The secret key file being used, recognised in the site under any
+    /// name (a key-format file is refused in any case).
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -60,17 +70,9 @@ impl Default for Options {
             lifetime_secs: DEFAULT_LIFETIME_SECS,
             version: None,
             now: unix_now(),
+            key_file: None,
         }
     }
-}
-
-/// A directory entry left out of the manifest, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Skipped {
-    /// Path relative to the site directory.
-    pub path: PathBuf,
-    /// Why it was left out.
-    pub reason: &'static str,
 }
 
 /// What [`publish`] wrote.
@@ -86,6 +88,8 @@ pub struct Report {
     pub replaced_other_site: Option<SiteKey>,
     /// Entries not published.
     pub skipped: Vec<Skipped>,
+    /// Files left out that could not be opened to check for a secret key.
+    pub unchecked: Vec<(PathBuf, String)>,
 }
 
 /// Why publishing failed. Nothing was written.
@@ -104,6 +108,26 @@ pub enum PublishError {
         path: PathBuf,
         /// The OS error.
         source: io::Error,
+    },
+    /// The site directory holds a secret key file.
+    #[error(
+        "refusing to publish {}: it holds a secret key, which the web server and every peer would hand to anyone: {}; move it out of the site directory",
+        dir.display(),
+        name_secrets(secrets)
+    )]
+    SecretInSite {
+        /// The site directory.
+        dir: PathBuf,
+        /// What was found.
+        secrets: Vec<Secret>,
+    },
+    /// The ignore file cannot be used.
+    #[error("cannot use {}: {reason}", path.display())]
+    IgnoreFile {
+        /// The ignore file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
     },
     /// A file's name cannot be an asset path.
     #[error("cannot publish {}: {reason} (rename it, or hide it with a leading '.')", file.display())]
@@ -192,11 +216,30 @@ fn check_lifetime(secs: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// A file to publish.
-struct Found {
-    rel: PathBuf,
-    url: String,
-    size: u64,
+/// At most this many secrets are named in the error.
+const MAX_SECRETS_NAMED: usize = 8;
+
+/// `a.key (why), b/c (why)…` on one line.
+fn name_secrets(secrets: &[Secret]) -> String {
+    let mut s = secrets
+        .iter()
+        .take(MAX_SECRETS_NAMED)
+        .map(|x| format!("{} ({})", x.path.display(), x.why))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if secrets.len() > MAX_SECRETS_NAMED {
+        s.push_str(&format!(" and {} more", secrets.len() - MAX_SECRETS_NAMED));
+    }
+    s
+}
+
+impl From<ScanError> for PublishError {
+    fn from(e: ScanError) -> Self {
+        match e {
+            ScanError::Read { path, source } => PublishError::Read { path, source },
+            ScanError::IgnoreFile { path, reason } => PublishError::IgnoreFile { path, reason },
+        }
+    }
 }
 
 /// Publishes `dir`: hashes every file, signs, writes `dir/peerhost.json`.
@@ -223,6 +266,22 @@ pub fn publish(
         }
     }
     check_lifetime(opts.lifetime_secs).map_err(PublishError::Lifetime)?;
+    let Scan {
+        files: found,
+        skipped,
+        secrets,
+        bad_names,
+        unchecked,
+    } = scan::scan(dir, opts.key_file.as_deref())?;
+    if !secrets.is_empty() {
+        return Err(PublishError::SecretInSite {
+            dir: dir.to_owned(),
+            secrets,
+        });
+    }
+    if let Some((file, reason)) = bad_names.into_iter().next() {
+        return Err(PublishError::BadFileName { file, reason });
+    }
     let site_key = secret.site_key();
     let manifest_path = dir.join(manifest::FILE_NAME);
     let (previous_version, replaced_other_site) =
@@ -237,11 +296,6 @@ pub fn publish(
             .ok_or(PublishError::VersionExhausted)?,
         (None, None) => 1,
     };
-
-    let mut found = Vec::new();
-    let mut skipped = Vec::new();
-    walk(dir, Path::new(""), &mut found, &mut skipped)?;
-    found.sort_by(|a, b| a.url.as_bytes().cmp(b.url.as_bytes()));
 
     progress.set_length(found.iter().map(|f| f.size).sum());
     let mut assets = Vec::with_capacity(found.len());
@@ -283,6 +337,7 @@ pub fn publish(
         previous_version,
         replaced_other_site,
         skipped,
+        unchecked,
     })
 }
 
@@ -327,71 +382,6 @@ fn previous_version(
     }
 }
 
-/// Collects the files under `root/rel` in no particular order.
-fn walk(
-    root: &Path,
-    rel: &Path,
-    found: &mut Vec<Found>,
-    skipped: &mut Vec<Skipped>,
-) -> Result<(), PublishError> {
-    let dir = root.join(rel);
-    let read = |path: &Path, source| PublishError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    for entry in fs::read_dir(&dir).map_err(|e| read(&dir, e))? {
-        let entry = entry.map_err(|e| read(&dir, e))?;
-        let name = entry.file_name();
-        let rel_path = rel.join(&name);
-        let Some(name) = name.to_str() else {
-            return Err(PublishError::BadFileName {
-                file: rel_path,
-                reason: "its name is not UTF-8".into(),
-            });
-        };
-        if name.starts_with('.') || (rel.as_os_str().is_empty() && name == manifest::FILE_NAME) {
-            continue;
-        }
-        let ty = entry.file_type().map_err(|e| read(&entry.path(), e))?;
-        if ty.is_symlink() {
-            skipped.push(Skipped {
-                path: rel_path,
-                reason: "symbolic link (not followed)",
-            });
-        } else if ty.is_dir() {
-            walk(root, &rel_path, found, skipped)?;
-        } else if ty.is_file() {
-            let url = url_path(&rel_path);
-            manifest::validate_path(&url).map_err(|reason| PublishError::BadFileName {
-                file: rel_path.clone(),
-                reason,
-            })?;
-            let size = entry.metadata().map_err(|e| read(&entry.path(), e))?.len();
-            found.push(Found {
-                rel: rel_path,
-                url,
-                size,
-            });
-        } else {
-            skipped.push(Skipped {
-                path: rel_path,
-                reason: "not a regular file",
-            });
-        }
-    }
-    Ok(())
-}
-
-/// `/` plus the relative path with `/` separators. Components are UTF-8:
-/// [`walk`] checked each name.
-fn url_path(rel: &Path) -> String {
-    rel.components().fold(String::new(), |mut url, c| {
-        url.push('/');
-        url.push_str(&c.as_os_str().to_string_lossy());
-        url
-    })
-}
-
 /// A progress bar over bytes hashed, drawn on stderr only if it is a terminal.
 pub fn progress_bar() -> ProgressBar {
     use std::io::IsTerminal as _;
@@ -407,6 +397,30 @@ pub fn progress_bar() -> ProgressBar {
     bar
 }
 
+/// Without `--verbose`, this many skipped entries are named.
+pub const SKIPPED_NAMED: usize = 5;
+
+/// `0`, or `4 (2 hidden, 1 ignored by .peerhostignore, 1 symbolic link)`.
+pub fn skipped_summary(skipped: &[Skipped]) -> String {
+    let mut counts = std::collections::BTreeMap::<SkipKind, usize>::new();
+    for s in skipped {
+        *counts.entry(s.kind).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return "0".into();
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(kind, n)| match kind {
+            SkipKind::Symlink if *n > 1 => format!("{n} symbolic links"),
+            SkipKind::Symlink => format!("{n} symbolic link"),
+            SkipKind::NotAFile => format!("{n} not regular files"),
+            _ => format!("{n} {}", kind.reason()),
+        })
+        .collect();
+    format!("{} ({})", skipped.len(), parts.join(", "))
+}
+
 /// Runs the command.
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let secret = keyfile::read_key_file(&args.key)?;
@@ -420,13 +434,32 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         lifetime_secs: args.lifetime,
         version: args.version,
         now: unix_now(),
+        key_file: Some(args.key.clone()),
     };
     let bar = progress_bar();
     let result = publish(&args.dir, &secret, &opts, &bar);
     bar.finish_and_clear();
     let report = result?;
-    for s in &report.skipped {
-        eprintln!("warning: skipped {}: {}", s.path.display(), s.reason);
+    let shown = if args.verbose {
+        report.skipped.len()
+    } else {
+        SKIPPED_NAMED
+    };
+    for s in report.skipped.iter().take(shown) {
+        let slash = if s.is_dir { "/" } else { "" };
+        eprintln!("skipped {}{slash}: {}", s.path.display(), s.kind.reason());
+    }
+    if report.skipped.len() > shown {
+        eprintln!(
+            "… and {} more skipped (--verbose lists them all)",
+            report.skipped.len() - shown
+        );
+    }
+    for (path, error) in &report.unchecked {
+        eprintln!(
+            "warning: cannot check {} for a secret key ({error}); it is not published, but the web server may serve it",
+            path.display()
+        );
     }
     if let Some(other) = report.replaced_other_site {
         eprintln!("note: replaced a manifest of another site ({other}); versions restart at 1");
@@ -439,6 +472,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         None => println!("  version:  {}", m.version),
     }
     println!("  assets:   {}", m.assets.len());
+    println!("  skipped:  {}", skipped_summary(&report.skipped));
     println!(
         "  bytes:    {} ({})",
         m.total_size(),
@@ -470,11 +504,5 @@ mod tests {
         assert!(parse_lifetime("1w").is_err());
         assert!(parse_lifetime("-1h").is_err());
         assert!(parse_lifetime("99999999999999999999d").is_err());
-    }
-
-    #[test]
-    fn url_paths_use_slashes() {
-        assert_eq!(url_path(Path::new("a/b/c.txt")), "/a/b/c.txt");
-        assert_eq!(url_path(Path::new("index.html")), "/index.html");
     }
 }

@@ -1,6 +1,8 @@
 //! `peerhost verify`: checks a published directory against its manifest —
 //! the signature, the validity window, and every byte of every listed file —
-//! exactly as a visitor's browser would check what peers send it.
+//! exactly as a visitor's browser would check what peers send it — and,
+//! as `publish` does, that the directory holds no secret key file and that
+//! `.peerhostignore` excludes nothing the manifest lists.
 
 use std::fmt;
 use std::fs::{self, File};
@@ -14,6 +16,7 @@ use sha2::Digest as _;
 
 use crate::clock::unix_now;
 use crate::fmt::fmt_bytes;
+use crate::scan::{self, IgnoreRules, ScanError};
 
 /// Verify a published directory: the manifest's signature and expiry, and
 /// every piece of every listed file.
@@ -47,6 +50,9 @@ pub enum VerifyError {
         /// The OS error.
         source: io::Error,
     },
+    /// The directory could not be scanned, or its `.peerhostignore` is unusable.
+    #[error(transparent)]
+    Scan(#[from] ScanError),
     /// The manifest is malformed, badly signed, for another key, or expired.
     #[error("{}: {source}", path.display())]
     Manifest {
@@ -105,6 +111,19 @@ pub enum Problem {
         /// The asset's URL path.
         path: String,
     },
+    /// The manifest lists a file that `.peerhostignore` now excludes.
+    Ignored {
+        /// The asset's URL path.
+        path: String,
+    },
+    /// A secret key file is in the site directory, listed or not: the web
+    /// server serves it.
+    SecretKey {
+        /// `/` plus its path relative to the directory.
+        path: String,
+        /// How it was recognised.
+        why: &'static str,
+    },
 }
 
 impl Problem {
@@ -116,7 +135,9 @@ impl Problem {
             | Problem::Unreadable { path, .. }
             | Problem::WrongSize { path, .. }
             | Problem::PiecesDiffer { path, .. }
-            | Problem::DigestDiffers { path } => path,
+            | Problem::DigestDiffers { path }
+            | Problem::Ignored { path }
+            | Problem::SecretKey { path, .. } => path,
         }
     }
 }
@@ -159,6 +180,14 @@ impl fmt::Display for Problem {
                     )
                 }
             }
+            Problem::Ignored { path } => write!(
+                f,
+                "ignored: {path} (listed in the manifest, but .peerhostignore excludes it: publish again)"
+            ),
+            Problem::SecretKey { path, why } => write!(
+                f,
+                "secret key: {path} ({why}; the web server serves it to anyone: move it out of the site)"
+            ),
             Problem::DigestDiffers { path } => write!(
                 f,
                 "tampered: {path} (pieces match but the whole-file SHA-256 differs: the manifest is inconsistent)"
@@ -172,7 +201,7 @@ impl fmt::Display for Problem {
 pub struct Report {
     /// The verified manifest.
     pub signed: SignedManifest,
-    /// Problems found, in manifest order.
+    /// Problems found: listed files in manifest order, then secret keys.
     pub problems: Vec<Problem>,
 }
 
@@ -215,12 +244,29 @@ pub fn verify_dir(
     let signed = SignedManifest::from_json(&text).map_err(refused)?;
     let key = site_key.copied().unwrap_or(signed.manifest().site_key);
     signed.verify(&key, now).map_err(refused)?;
-    let problems = signed
+    let rules = IgnoreRules::load(dir)?;
+    let mut problems: Vec<Problem> = signed
         .manifest()
         .assets
         .iter()
-        .filter_map(|a| check_asset(dir, a))
+        .filter_map(|a| {
+            if rules.excludes_file(Path::new(a.path.trim_start_matches('/'))) {
+                return Some(Problem::Ignored {
+                    path: a.path.clone(),
+                });
+            }
+            check_asset(dir, a)
+        })
         .collect();
+    problems.extend(
+        scan::scan(dir, None)?
+            .secrets
+            .into_iter()
+            .map(|s| Problem::SecretKey {
+                path: scan::url_path(&s.path),
+                why: s.why,
+            }),
+    );
     Ok(Report { signed, problems })
 }
 
@@ -309,11 +355,25 @@ pub fn run(args: &Args) -> anyhow::Result<bool> {
         );
         Ok(true)
     } else {
-        eprintln!(
-            "error: {} of {} assets do not match the signed manifest",
-            report.problems.len(),
-            m.assets.len()
-        );
+        let secrets = report
+            .problems
+            .iter()
+            .filter(|p| matches!(p, Problem::SecretKey { .. }))
+            .count();
+        let mismatched = report.problems.len() - secrets;
+        let mut parts = Vec::new();
+        if mismatched > 0 {
+            parts.push(format!(
+                "{mismatched} of {} assets do not match the signed manifest",
+                m.assets.len()
+            ));
+        }
+        if secrets > 0 {
+            parts.push(format!(
+                "{secrets} secret key file(s) in the site directory: move them out, and make a new key if one was ever served"
+            ));
+        }
+        eprintln!("error: {}", parts.join("; "));
         Ok(false)
     }
 }
