@@ -8,6 +8,7 @@ mod common;
 
 use std::fs;
 use std::path::Path;
+use std::process::Command;
 
 use common::{keygen, manifest, publish, verify, write_site};
 
@@ -138,12 +139,21 @@ fn an_unreadable_hidden_directory_warns_but_publishes() {
     fs::create_dir(&cache).unwrap();
     fs::write(cache.join("x"), "x").unwrap();
     fs::set_permissions(&cache, fs::Permissions::from_mode(0o000)).unwrap();
-    if fs::read_dir(&cache).is_ok() {
-        // Running as root: permissions do not stop reads; nothing to test.
-        fs::set_permissions(&cache, fs::Permissions::from_mode(0o755)).unwrap();
-        return;
-    }
-    let r = publish(&site, &key, &[]);
+    let r = if fs::read_dir(&cache).is_ok() {
+        // Root reads through any mode (CI runs as root): publish as
+        // `nobody` instead, on a tree that user owns.
+        chown_tree(_tmp.path(), NOBODY);
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_peerhost"))
+            .arg("publish")
+            .arg(&site)
+            .arg("--key")
+            .arg(&key);
+        common::Run::from(cmd.output().expect("run setpriv (util-linux)"))
+    } else {
+        publish(&site, &key, &[])
+    };
     fs::set_permissions(&cache, fs::Permissions::from_mode(0o755)).unwrap();
     assert!(r.ok(), "{r:#?}");
     assert!(
@@ -152,4 +162,18 @@ fn an_unreadable_hidden_directory_warns_but_publishes() {
         "{}",
         r.stderr
     );
+}
+
+/// The uid and gid of `nobody`.
+const NOBODY: u32 = 65534;
+
+/// Gives `dir` and everything below it to `id` (links themselves, not
+/// their targets).
+fn chown_tree(dir: &Path, id: u32) {
+    std::os::unix::fs::lchown(dir, Some(id), Some(id)).unwrap();
+    if fs::symlink_metadata(dir).unwrap().is_dir() {
+        for entry in fs::read_dir(dir).unwrap() {
+            chown_tree(&entry.unwrap().path(), id);
+        }
+    }
 }
