@@ -9,8 +9,9 @@
 //! - N simulated visitors and `--seeders` seeders: real core
 //!   [`Client`]s, each with its own real WebSocket to the tracker (announce,
 //!   offers, answers, manifest pushes are the real protocol), whose data
-//!   channels are in-memory links inside this process (no WebRTC: the
-//!   sandbox cannot hold hundreds of real peer connections). Visitors use
+//!   channels are the simulator's in-memory network
+//!   ([`peerhost_sim::net::Net`]; no WebRTC: the sandbox cannot hold
+//!   hundreds of real peer connections). Visitors use
 //!   the browser's defaults; a visitor "page" asks for `score.json` again
 //!   whenever its version changes. Seeders (cooperating hosts) hold the
 //!   site and fetch each new version from the origin at once.
@@ -22,9 +23,19 @@
 //!   `score.json` from a fresh counting origin once per second for as many
 //!   seconds; its origin requests and bytes per update, and the ratio.
 //!
+//! The network runs on the wall clock: before any input the loop performs
+//! the network's events that are due and moves its clock to the wall's.
+//! Every node's access has no bandwidth limit and no latency, so frames,
+//! closes and channel opens arrive in the millisecond they are sent; what
+//! the model still adds is [`SDP_MS`] (2 ms) to create each offer and
+//! answer, so a new channel opens 4 ms later than with instant SDP.
+//!
+//! [`SDP_MS`]: peerhost_sim::net::SDP_MS
+//!
 //! Only 127.0.0.1 is contacted; every loop is bounded in count and time.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -40,9 +51,11 @@ use peerhost_core::client::{
 };
 use peerhost_core::manifest::{SignedManifest, SiteSecret};
 use peerhost_core::piece::Digest;
-use peerhost_core::scheduler::{ConnId, RequestId};
-use peerhost_core::signal::{Sdp, ServerMessage};
+use peerhost_core::rng::Rng;
+use peerhost_core::scheduler::RequestId;
+use peerhost_core::signal::ServerMessage;
 use peerhost_core::time::Instant;
+use peerhost_sim::net::{Access, Net, NetConfig, Step};
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -319,14 +332,6 @@ enum Ev {
     Stop(tokio::sync::oneshot::Sender<Vec<UpdateFigures>>),
 }
 
-/// In-memory data-channel work, processed in order.
-enum Link {
-    LocalSdp(usize, ConnId, Sdp),
-    Open(usize, ConnId),
-    Closed(usize, ConnId),
-    Frame(usize, ConnId, peerhost_core::wire::Frame),
-}
-
 /// When each visitor got one version's `score.json`.
 #[derive(Debug, Clone)]
 struct UpdateFigures {
@@ -347,8 +352,9 @@ struct Node {
 struct Sim {
     start: std::time::Instant,
     nodes: Vec<Node>,
-    links: HashMap<(usize, ConnId), (usize, ConnId)>,
-    work: VecDeque<Link>,
+    /// The data channels between the nodes (node `i` is net node `i`); the
+    /// tracker and the origin are real, so its own are unused.
+    net: Net<Infallible>,
     origin: SocketAddr,
     http: HttpClient,
     tx: mpsc::UnboundedSender<Ev>,
@@ -360,25 +366,40 @@ struct Sim {
     ready: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-fn fake_sdp(kind: &str, node: usize, conn: ConnId) -> String {
-    // Shaped like a browser's data-channel SDP (the tracker checks the
-    // shape); the ufrag names the in-memory endpoint.
-    format!(
-        "v=0\r\no=- {node} 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n\
-         c=IN IP4 0.0.0.0\r\na=ice-ufrag:n{node}c{}\r\na=setup:{kind}\r\n\
-         a=candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host\r\n",
-        conn.0
-    )
+/// A node's access: nothing the network adds, so the figures are the
+/// protocol's and the core's.
+const ACCESS: Access = Access {
+    up_bytes_per_s: u64::MAX,
+    down_bytes_per_s: u64::MAX,
+    latency_ms: 0,
+};
+
+/// The network's parameters: no loss, no NAT failure; its tracker and
+/// origin are not used.
+fn net_config() -> NetConfig {
+    NetConfig {
+        tracker_latency: Duration::ZERO,
+        loss: 0.0,
+        nat_failure: 0.0,
+        origin_latency: Duration::ZERO,
+        origin_bytes_per_s: u64::MAX,
+        // Frames as values, one shared buffer per piece, as before.
+        wire_codec: false,
+    }
 }
 
-fn endpoint(sdp: &str) -> Option<(usize, ConnId)> {
-    let tag = sdp.split("a=ice-ufrag:n").nth(1)?.split("\r\n").next()?;
-    let (node, conn) = tag.split_once('c')?;
-    Some((node.parse().ok()?, ConnId(conn.parse().ok()?)))
-}
+/// Network events one [`Sim::run_net`] performs at most: a livelock is our
+/// bug, not a reason to hang.
+const MAX_NET_EVENTS: u64 = 10_000_000;
 
 impl Sim {
+    /// The clients' and the network's time: the network's clock, which
+    /// [`Sim::run_net`] keeps at the wall's.
     fn now(&self) -> Instant {
+        self.net.now()
+    }
+
+    fn wall(&self) -> Instant {
         Instant(self.start.elapsed().as_millis() as u64)
     }
 
@@ -423,42 +444,6 @@ impl Sim {
                     let _ = ws.send(msg.to_json());
                 }
             }
-            Output::CreateOffer { conn } => {
-                self.work.push_back(Link::LocalSdp(
-                    i,
-                    conn,
-                    Sdp::offer(fake_sdp("actpass", i, conn)),
-                ));
-            }
-            Output::AcceptOffer { conn, offer } => {
-                if let Some(remote) = endpoint(&offer.sdp) {
-                    self.links.insert((i, conn), remote);
-                    self.links.insert(remote, (i, conn));
-                    self.work.push_back(Link::LocalSdp(
-                        i,
-                        conn,
-                        Sdp::answer(fake_sdp("active", i, conn)),
-                    ));
-                }
-            }
-            Output::ApplyAnswer { conn, .. } => {
-                if let Some(&(j, cj)) = self.links.get(&(i, conn)) {
-                    self.work.push_back(Link::Open(i, conn));
-                    self.work.push_back(Link::Open(j, cj));
-                }
-            }
-            Output::SendPeer { conn, frame } => {
-                if let Some(&(j, cj)) = self.links.get(&(i, conn)) {
-                    // In memory: the frame value itself, as the simulator does.
-                    self.work.push_back(Link::Frame(j, cj, frame));
-                }
-            }
-            Output::ClosePeer { conn, .. } => {
-                if let Some(remote) = self.links.remove(&(i, conn)) {
-                    self.links.remove(&remote);
-                    self.work.push_back(Link::Closed(remote.0, remote.1));
-                }
-            }
             Output::FetchOrigin {
                 request,
                 path,
@@ -488,10 +473,16 @@ impl Sim {
                 }
             }
             Output::Failed { .. } | Output::Event(_) => {}
+            // Offers, answers, frames and closes: the network's.
+            out => {
+                let back = self.net.route(i as u32, out);
+                debug_assert!(back.is_none(), "the network gave back {back:?}");
+            }
         }
     }
 
     fn handle(&mut self, ev: Ev) -> Option<tokio::sync::oneshot::Sender<Vec<UpdateFigures>>> {
+        self.run_net();
         let now = self.now();
         match ev {
             Ev::Tracker(i, text) => {
@@ -531,40 +522,28 @@ impl Sim {
         None
     }
 
-    fn run_links(&mut self) {
-        // Bounded: a livelock would be our bug, not a reason to hang.
-        for _ in 0..10_000_000 {
-            let Some(w) = self.work.pop_front() else {
-                return;
-            };
+    /// Performs the network's events that are due by the wall clock, in
+    /// order, then moves its clock to the wall's. Events an event schedules
+    /// for the same millisecond run too (zero latency).
+    fn run_net(&mut self) {
+        let wall = self.wall();
+        let mut budget = MAX_NET_EVENTS;
+        while budget > 0 && self.net.next_instant().is_some_and(|t| t <= wall) {
+            self.net.begin();
             let now = self.now();
-            let i = match w {
-                Link::LocalSdp(i, conn, sdp) => {
-                    self.nodes[i]
-                        .client
-                        .handle_input(now, Input::LocalSdp { conn, sdp });
-                    i
+            while let Some(step) = self.net.pop() {
+                budget = budget.saturating_sub(1);
+                match step {
+                    Step::Client(i, input) => {
+                        self.nodes[i as usize].client.handle_input(now, input);
+                        self.pump(i as usize);
+                    }
+                    Step::Driver(never) => match never {},
                 }
-                Link::Open(i, conn) => {
-                    self.nodes[i]
-                        .client
-                        .handle_input(now, Input::PeerOpen { conn });
-                    i
-                }
-                Link::Closed(i, conn) => {
-                    self.nodes[i]
-                        .client
-                        .handle_input(now, Input::PeerClosed { conn });
-                    i
-                }
-                Link::Frame(i, conn, frame) => {
-                    self.nodes[i]
-                        .client
-                        .handle_input(now, Input::PeerFrame { conn, frame });
-                    i
-                }
-            };
-            self.pump(i);
+            }
+        }
+        if self.net.next_instant().is_none_or(|t| t > wall) {
+            self.net.advance_to(wall);
         }
     }
 
@@ -646,6 +625,7 @@ async fn run_one(peers: usize, seeders: usize, updates: u32) -> anyhow::Result<R
     let start = std::time::Instant::now();
     let wall = unix_now();
     let mut nodes = Vec::with_capacity(total);
+    let mut net = Net::new(net_config(), Rng::new(0x5EED_7EC4));
     for i in 0..total {
         let visitor = i >= seeders;
         let mut config = ClientConfig::default();
@@ -692,6 +672,7 @@ async fn run_one(peers: usize, seeders: usize, updates: u32) -> anyhow::Result<R
                 );
             }
         }
+        net.add_node(ACCESS);
         nodes.push(Node {
             client,
             visitor,
@@ -704,8 +685,7 @@ async fn run_one(peers: usize, seeders: usize, updates: u32) -> anyhow::Result<R
     let mut sim = Sim {
         start,
         nodes,
-        links: HashMap::new(),
-        work: VecDeque::new(),
+        net,
         origin,
         http: http_client(),
         tx: tx.clone(),
@@ -725,9 +705,14 @@ async fn run_one(peers: usize, seeders: usize, updates: u32) -> anyhow::Result<R
     // The loop runs on its own task; the publisher below talks to it by events.
     let sim_task = tokio::spawn(async move {
         loop {
-            sim.run_links();
+            sim.run_net();
             let next = sim.timeouts();
-            sim.run_links();
+            sim.run_net();
+            // Wake for the next client deadline or network event.
+            let next = match (next, sim.net.next_instant()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let wait = next.map_or(Duration::from_millis(50), |t| {
                 Duration::from_millis(t.as_millis().saturating_sub(sim.now().as_millis()).min(50))
             });

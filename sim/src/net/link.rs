@@ -106,21 +106,54 @@ impl Endpoint {
     }
 }
 
-/// The fake SDP of `node`'s connection `conn`: enough for the far end to
-/// know whom the channel joins. Real SDP is opaque to the core too.
+/// The fake SDP of `node`'s connection `conn`. Shaped like a browser's
+/// data-channel SDP, so a real tracker's check accepts it too (the ticker
+/// bench relays it through one); the ICE ufrag `n<node>c<conn>` names the
+/// endpoint. Real SDP is opaque to the core too.
 pub(super) fn sdp_offer(node: u32, conn: ConnId) -> Sdp {
-    Sdp::offer(format!("{node}:{}", conn.0))
+    Sdp::offer(fake_sdp(Setup::Offer, node, conn))
 }
 
 /// The fake SDP answer of `node`'s connection `conn`.
 pub(super) fn sdp_answer(node: u32, conn: ConnId) -> Sdp {
-    Sdp::answer(format!("{node}:{}", conn.0))
+    Sdp::answer(fake_sdp(Setup::Answer, node, conn))
 }
 
-/// The node and connection a fake SDP names; `None` for anything else.
-pub(super) fn parse_sdp(s: &str) -> Option<(u32, ConnId)> {
-    let (n, c) = s.split_once(':')?;
-    Some((n.parse().ok()?, ConnId(c.parse().ok()?)))
+/// Which side of the DTLS handshake an SDP describes (`a=setup:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Setup {
+    /// An offer: `actpass`.
+    Offer,
+    /// An answer: `active`.
+    Answer,
+}
+
+fn fake_sdp(setup: Setup, node: u32, conn: ConnId) -> String {
+    let role = match setup {
+        Setup::Offer => "actpass",
+        Setup::Answer => "active",
+    };
+    format!(
+        "v=0\r\no=- {node} 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+         m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n\
+         a=ice-ufrag:n{node}c{}\r\na=setup:{role}\r\n\
+         a=candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host\r\n",
+        conn.0
+    )
+}
+
+/// The node and connection a fake SDP of that `setup` names; `None` for
+/// anything else. Strict: only the exact text [`sdp_offer`] or
+/// [`sdp_answer`] makes is ours.
+pub(super) fn parse_sdp(s: &str, setup: Setup) -> Option<(u32, ConnId)> {
+    let ufrag = s.split_once("\r\na=ice-ufrag:n")?.1.split_once("\r\n")?.0;
+    let (node, conn) = ufrag.split_once('c')?;
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    if !digits(node) || !digits(conn) {
+        return None;
+    }
+    let (node, conn) = (node.parse().ok()?, ConnId(conn.parse().ok()?));
+    (s == fake_sdp(setup, node, conn)).then_some((node, conn))
 }
 
 /// Bytes a frame takes on the wire (what `Frame::encode` would produce),
@@ -148,10 +181,40 @@ mod tests {
 
     #[test]
     fn fake_sdp_round_trips_and_rejects_strangers() {
+        let offer = sdp_offer(7, ConnId(3)).sdp;
+        assert_eq!(parse_sdp(&offer, Setup::Offer), Some((7, ConnId(3))));
+        let answer = sdp_answer(u32::MAX, ConnId(u64::MAX)).sdp;
         assert_eq!(
-            parse_sdp(&sdp_offer(7, ConnId(3)).sdp),
-            Some((7, ConnId(3)))
+            parse_sdp(&answer, Setup::Answer),
+            Some((u32::MAX, ConnId(u64::MAX)))
         );
-        assert_eq!(parse_sdp("v=0 a real one"), None);
+        assert_eq!(parse_sdp(&offer, Setup::Answer), None, "wrong side");
+        assert_eq!(parse_sdp(&answer, Setup::Offer), None, "wrong side");
+        assert_eq!(parse_sdp("7:3", Setup::Offer), None, "the old shape");
+        assert_eq!(parse_sdp("v=0 a real one", Setup::Offer), None);
+        for bad in [
+            offer.replace("n7c3", "n+7c3"),
+            offer.replace("n7c3", "n07c3"),
+            offer.replace("n7c3", "n7c"),
+            offer.replace("n7c3", "n99999999999c3"),
+            offer.replace("o=- 7", "o=- 8"),
+            format!("{offer}a=extra\r\n"),
+            offer[..offer.len() - 2].to_owned(),
+        ] {
+            assert_eq!(parse_sdp(&bad, Setup::Offer), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn fake_sdp_passes_a_real_trackers_check() {
+        use peerhost_core::signal::{MAX_SDP_CANDIDATES, MAX_SDP_LEN};
+        for sdp in [
+            sdp_offer(u32::MAX, ConnId(u64::MAX)),
+            sdp_answer(0, ConnId(0)),
+        ] {
+            assert_eq!(sdp.check(MAX_SDP_LEN, MAX_SDP_CANDIDATES), Ok(()));
+            assert!(sdp.sdp.starts_with("v=0\r\n"));
+            assert!(sdp.sdp.contains("\r\nm=application "));
+        }
     }
 }

@@ -50,8 +50,10 @@
 //!   access latency). With probability [`NetConfig::loss`] it is lost once
 //!   and retransmitted one timeout later; a channel is ordered, so nothing
 //!   overtakes it.
-//! - An offer or answer takes [`SDP_MS`] to create; the fake SDP names the
-//!   node and connection. A channel opens about two round trips after the
+//! - An offer or answer takes [`SDP_MS`] to create. The fake SDP is shaped
+//!   like a browser's data-channel SDP (a real tracker's check accepts it)
+//!   and names the node and connection in its ICE ufrag; only the exact
+//!   text the network made is taken for one. A channel opens about two round trips after the
 //!   answer is applied, or with probability [`NetConfig::nat_failure`]
 //!   never: both ends then see a close [`ICE_FAILURE_MS`] later.
 //! - Tracker messages take [`NetConfig::tracker_latency`] each way.
@@ -77,7 +79,7 @@ use peerhost_core::time::Instant;
 use peerhost_core::wire::Frame;
 
 pub use link::Access;
-use link::{Endpoint, Pipe, parse_sdp, sdp_answer, sdp_offer, wire_len};
+use link::{Endpoint, Pipe, Setup, parse_sdp, sdp_answer, sdp_offer, wire_len};
 use tracker::Tracker;
 pub use tracker::manifest_push;
 
@@ -291,7 +293,7 @@ impl<A> Net<A> {
                 );
             }
             Output::AcceptOffer { conn, offer } => {
-                let (n, c) = parse_sdp(&offer.sdp)?;
+                let (n, c) = parse_sdp(&offer.sdp, Setup::Offer)?;
                 let nat_fails = self.rng.unit() < self.config.nat_failure;
                 self.nodes[i as usize].add_link(conn, n, c, nat_fails);
                 self.nodes[n as usize].add_link(c, i, conn, nat_fails);
@@ -305,7 +307,7 @@ impl<A> Net<A> {
                 );
             }
             Output::ApplyAnswer { conn, answer } => {
-                let (n, c) = parse_sdp(&answer.sdp)?;
+                let (n, c) = parse_sdp(&answer.sdp, Setup::Answer)?;
                 let link = self.nodes[i as usize].link(conn)?;
                 if link.peer != n || link.peer_conn != c {
                     return None;
