@@ -60,31 +60,48 @@ pub fn succeeds(cmd: &mut Command) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The script `unshare` runs in a new network namespace: bring loopback
+/// up, then become the command (`sh -c SCRIPT sh PROGRAM ARGS…` passes the
+/// arguments unquoted-safe).
+const NAMESPACE_SCRIPT: &str = "ip link set lo up && exec \"$@\"";
+
+/// The `unshare` flags that give a loopback-only network namespace here,
+/// if any do: `--net` as root, or inside a user namespace otherwise.
+pub fn namespace_flags() -> Option<&'static [&'static str]> {
+    const CHOICES: [&[&str]; 2] = [
+        &["--net"],
+        // Not root: a user namespace may still allow a private network namespace.
+        &["--net", "--map-root-user"],
+    ];
+    CHOICES.into_iter().find(|flags| {
+        succeeds(Command::new("unshare").args(*flags).args([
+            "--",
+            "sh",
+            "-c",
+            NAMESPACE_SCRIPT,
+            "sh",
+            "true",
+        ]))
+    })
+}
+
+/// `program` to be run inside a loopback-only network namespace made with
+/// `flags` (from [`namespace_flags`]); add its arguments to the result.
+pub fn in_namespace(flags: &[&str], program: &str) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args(flags)
+        .args(["--", "sh", "-c", NAMESPACE_SCRIPT, "sh", program]);
+    cmd
+}
+
 /// Runs `cargo ARGS EXTRA` inside a loopback-only network namespace with
 /// `PEERHOST_NETNS=1`, or without one (browser tests then skip) where
 /// namespaces are not permitted.
 pub fn cargo_in_namespace(test_args: &[&str], extra: &[String]) -> Result<(), String> {
-    // `sh -c '… exec "$@"' sh cargo test …` passes the arguments unquoted-safe.
-    let script = "ip link set lo up && exec \"$@\"";
-    let namespace = [
-        vec!["--net"],
-        // Not root: a user namespace may still allow a private network namespace.
-        vec!["--net", "--map-root-user"],
-    ]
-    .into_iter()
-    .find(|flags| {
-        succeeds(
-            Command::new("unshare")
-                .args(flags)
-                .args(["--", "sh", "-c", script, "sh", "true"]),
-        )
-    });
-    match namespace {
+    match namespace_flags() {
         Some(flags) => exec(
-            Command::new("unshare")
+            in_namespace(flags, cargo())
                 .env("PEERHOST_NETNS", "1")
-                .args(flags)
-                .args(["--", "sh", "-c", script, "sh", "cargo"])
                 .args(test_args)
                 .args(extra),
         ),

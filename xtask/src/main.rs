@@ -4,6 +4,8 @@
 //! - `test`: the whole test suite, exactly what CI (`.ci/run`) runs.
 //! - `demo`: `cargo run -p peerhost -- demo`, the local demo.
 //! - `gen-demo-images`: regenerates the procedural images of `demo-site/img/`.
+//! - `fuzz`: install nightly and cargo-fuzz if missing, build every fuzz
+//!   target, run each for a bounded time (part of `test`).
 //! - `check-cycles`: no import cycle between the top-level modules of any
 //!   workspace crate.
 
@@ -13,6 +15,7 @@ use std::process::ExitCode;
 mod cmd;
 mod cycles;
 mod demo_images;
+mod fuzz;
 mod test;
 mod web;
 
@@ -23,9 +26,14 @@ tasks:
   test [--keep-going] [-- ARGS...]
                     the whole test suite (what .ci/run runs): toolchain and
                     browser setup, fmt, clippy, the wasm32 build, every test
-                    inside a loopback-only network namespace, fuzz build.
+                    inside a loopback-only network namespace, fuzzing.
                     Stops at the first failing step unless --keep-going;
                     ARGS go to `cargo test` (e.g. -- --nocapture)
+  fuzz              install nightly and cargo-fuzz if missing, build every
+                    fuzz target, run each for PEERHOST_FUZZ_SECS (30) s,
+                    PEERHOST_FUZZ_JOBS (cores) at a time, in a loopback-only
+                    network namespace; fails on a crash, and under CI when
+                    the toolchain cannot be installed (part of `test`)
   demo [ARGS...]    build the browser client, then run the local demo
                     (cargo run --release -p peerhost -- demo ARGS...)
   build-web         build the browser client into target/peerhost-web/
@@ -40,6 +48,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
         Some("demo") => demo(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("bench-browser") => web::bench(&repo_root()),
         Some("build-web") => {
             web::build(&repo_root()).map(|dir| println!("browser client in {}", dir.display()))

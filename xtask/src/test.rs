@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::cmd::{cargo, cargo_in_namespace, exec, have, succeeds};
+use crate::cmd::{cargo, cargo_in_namespace, exec, have};
 use crate::repo_root;
 
 /// A step of the suite: what it checks, and how.
@@ -100,7 +100,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "run the tests in a loopback-only network namespace",
             Box::new(|| run_tests(extra)),
         ),
-        ("fuzz targets build", Box::new(|| fuzz_build(&root))),
+        (
+            "fuzz: every target built and run for a bounded time",
+            Box::new(|| crate::fuzz::run(&[])),
+        ),
     ];
 
     let total = steps.len();
@@ -176,39 +179,4 @@ fn system_packages(root: &Path) -> Result<(), String> {
 
 fn run_tests(extra: &[String]) -> Result<(), String> {
     cargo_in_namespace(&["test", "--workspace", "--offline"], extra)
-}
-
-fn fuzz_build(root: &Path) -> Result<(), String> {
-    let fuzz = root.join("fuzz");
-    if !fuzz.join("Cargo.toml").exists() {
-        println!("    no fuzz/ crate: nothing to build");
-        return Ok(());
-    }
-    let nightly = Command::new("rustup")
-        .args(["toolchain", "list"])
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("nightly"));
-    let cargo_fuzz = succeeds(
-        Command::new("rustup")
-            .args(["run", "nightly", "cargo", "fuzz", "--version"])
-            .current_dir(&fuzz),
-    );
-    if nightly && cargo_fuzz {
-        exec(
-            Command::new("rustup")
-                .args(["run", "nightly", "cargo", "fuzz", "build"])
-                .current_dir(&fuzz),
-        )
-    } else {
-        println!(
-            "    fuzz targets NOT built: needs {}",
-            if nightly {
-                "cargo-fuzz (`cargo install cargo-fuzz`)"
-            } else {
-                "a nightly toolchain (`rustup toolchain install nightly`) and cargo-fuzz (`cargo install cargo-fuzz`)"
-            }
-        );
-        println!("    to build and run them: cd fuzz && cargo +nightly fuzz run <target>");
-        Ok(())
-    }
 }

@@ -322,7 +322,7 @@ impl Client {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let fixed = [
             self.site.as_ref().and_then(|s| s.scheduler.next_deadline()),
-            self.tracker.next_announce,
+            self.announce_due(),
             self.tracker.draft.as_ref().map(|d| d.deadline),
             self.upload_wake,
             self.pending_switch.as_ref().map(|(_, at)| *at),
@@ -381,6 +381,18 @@ impl Client {
         self.drive(now);
     }
 
+    /// When the next announce starts: `next_announce`, but only while
+    /// `drive` would act on it. A deadline it would not act on (say, while
+    /// an announce is still drafted after a second `TrackerConnected`) must
+    /// not reach [`Client::poll_timeout`], or the driver's loop would spin
+    /// on a deadline in the past.
+    fn announce_due(&self) -> Option<Instant> {
+        self.tracker
+            .next_announce
+            .filter(|_| self.tracker.connected && self.site.is_some())
+            .filter(|_| self.tracker.draft.is_none())
+    }
+
     /// Runs everything that follows from the current state: announces,
     /// scheduling, uploads.
     fn drive(&mut self, now: Instant) {
@@ -395,11 +407,7 @@ impl Client {
         if self.tickets.is_empty() {
             self.load_delivered = false;
         }
-        if self.tracker.connected
-            && self.site.is_some()
-            && self.tracker.draft.is_none()
-            && self.tracker.next_announce.is_some_and(|t| t <= now)
-        {
+        if self.announce_due().is_some_and(|t| t <= now) {
             self.start_announce(now);
         }
         if self.discovery_settled()
