@@ -229,7 +229,8 @@ impl SiteSeeder {
                 }
             }
             SeederEvent::PeerFrame(conn, bytes) => {
-                if self.peers.contains_key(&conn) {
+                if let Some(p) = self.peers.get(&conn) {
+                    p.frame_handled();
                     self.client.handle_input(
                         now,
                         Input::PeerData {

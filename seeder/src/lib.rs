@@ -41,6 +41,7 @@ mod driver;
 mod event;
 mod metrics;
 mod origin;
+mod outbox;
 mod peer;
 mod site_dir;
 mod tracker;

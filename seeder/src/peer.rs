@@ -10,8 +10,11 @@
 //!
 //! Backpressure: the writer awaits `DataChannel::send`, which blocks while
 //! the channel holds more than [`PeerNet::send_buffer_limit`] unacknowledged
-//! bytes. What waits in front of it is bounded by the protocol: the core
-//! sends a peer at most `MAX_REQUESTS_IN_FLIGHT` pieces it asked for.
+//! bytes. What waits in front of it is counted in the peer's [`Outbox`]:
+//! while it holds more than [`PeerNet::max_queued_bytes_per_peer`] (or all
+//! peers' together more than the process cap), the reader stops reading the
+//! peer's frames, so a peer that requests without reading is held back by
+//! SCTP flow control instead of growing our memory.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +34,7 @@ use webrtc::peer_connection::{
 };
 
 use crate::event::SeederEvent;
+use crate::outbox::{MAX_QUEUED_BYTES, MAX_QUEUED_BYTES_PER_PEER, Outbox, Queued, Totals};
 
 /// How peer connections are set up; one per process.
 #[derive(Debug, Clone)]
@@ -44,6 +48,12 @@ pub(crate) struct PeerNet {
     /// The SCTP receive window we advertise (bytes a peer may have in
     /// flight towards us); see [`DEFAULT_SCTP_RECEIVE_WINDOW`].
     pub sctp_receive_window: u32,
+    /// Bytes queued for one peer's writer before its frames stop being
+    /// read; default [`MAX_QUEUED_BYTES_PER_PEER`].
+    pub max_queued_bytes_per_peer: usize,
+    /// Bytes queued for all peers' writers together (the process's, as
+    /// this `PeerNet` is); default [`MAX_QUEUED_BYTES`].
+    pub totals: Arc<Totals>,
 }
 
 /// Default SCTP receive window: 64 KiB.
@@ -67,6 +77,8 @@ impl Default for PeerNet {
             send_buffer_limit: 1 << 20,
             sctp_receive_window: DEFAULT_SCTP_RECEIVE_WINDOW,
             gather_timeout: Duration::from_secs(5),
+            max_queued_bytes_per_peer: MAX_QUEUED_BYTES_PER_PEER,
+            totals: Totals::new(MAX_QUEUED_BYTES),
         }
     }
 }
@@ -84,7 +96,9 @@ pub(crate) enum Role {
 #[derive(Debug)]
 pub(crate) struct PeerHandle {
     answers: mpsc::UnboundedSender<String>,
-    frames: mpsc::UnboundedSender<Bytes>,
+    /// Unbounded as a channel, bounded in bytes by `outbox`'s gate.
+    frames: mpsc::UnboundedSender<Queued>,
+    outbox: Arc<Outbox>,
     task: JoinHandle<()>,
 }
 
@@ -98,10 +112,19 @@ impl PeerHandle {
     ) -> PeerHandle {
         let (answers_tx, answers) = mpsc::unbounded_channel();
         let (frames_tx, frames) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(conn, role, net, inputs, answers, frames));
+        let outbox = Outbox::new(net.max_queued_bytes_per_peer, net.totals.clone());
+        let task = tokio::spawn(run(
+            conn,
+            role,
+            net,
+            inputs,
+            answers,
+            (frames, outbox.clone()),
+        ));
         PeerHandle {
             answers: answers_tx,
             frames: frames_tx,
+            outbox,
             task,
         }
     }
@@ -113,7 +136,12 @@ impl PeerHandle {
 
     /// Queues one frame for the data channel.
     pub(crate) fn send(&self, frame: Vec<u8>) {
-        let _ = self.frames.send(Bytes::from(frame));
+        let _ = self.frames.send(self.outbox.queue(Bytes::from(frame)));
+    }
+
+    /// The driver handled one frame this peer's reader passed on.
+    pub(crate) fn frame_handled(&self) {
+        self.outbox.handled();
     }
 
     /// Closes the connection and returns its task, to await on shutdown.
@@ -175,7 +203,7 @@ async fn run(
     net: Arc<PeerNet>,
     inputs: mpsc::Sender<SeederEvent>,
     mut answers: mpsc::UnboundedReceiver<String>,
-    frames: mpsc::UnboundedReceiver<Bytes>,
+    frames: (mpsc::UnboundedReceiver<Queued>, Arc<Outbox>),
 ) {
     let (ctl_tx, mut ctl) = mpsc::unbounded_channel();
     let pc = match build(&net, ctl_tx).await {
@@ -305,7 +333,7 @@ async fn run(
 struct Channel {
     conn: ConnId,
     inputs: mpsc::Sender<SeederEvent>,
-    frames: Option<mpsc::UnboundedReceiver<Bytes>>,
+    frames: Option<(mpsc::UnboundedReceiver<Queued>, Arc<Outbox>)>,
     reader: Option<JoinHandle<()>>,
     writer: Option<JoinHandle<()>>,
 }
@@ -314,7 +342,7 @@ impl Channel {
     fn new(
         conn: ConnId,
         inputs: mpsc::Sender<SeederEvent>,
-        frames: mpsc::UnboundedReceiver<Bytes>,
+        frames: (mpsc::UnboundedReceiver<Queued>, Arc<Outbox>),
     ) -> Channel {
         Channel {
             conn,
@@ -331,13 +359,14 @@ impl Channel {
             let _ = dc.close().await;
             return;
         }
-        let Some(frames) = self.frames.take() else {
+        let Some((frames, outbox)) = self.frames.take() else {
             return;
         };
         self.reader = Some(tokio::spawn(read(
             self.conn,
             dc.clone(),
             self.inputs.clone(),
+            outbox,
         )));
         self.writer = Some(tokio::spawn(write(dc, frames)));
     }
@@ -364,7 +393,12 @@ impl Channel {
     }
 }
 
-async fn read(conn: ConnId, dc: Arc<dyn DataChannel>, inputs: mpsc::Sender<SeederEvent>) {
+async fn read(
+    conn: ConnId,
+    dc: Arc<dyn DataChannel>,
+    inputs: mpsc::Sender<SeederEvent>,
+    outbox: Arc<Outbox>,
+) {
     // The answerer may get a channel that is already open: then no OnOpen
     // may come, and one that does must not be reported twice.
     let mut opened = false;
@@ -374,7 +408,13 @@ async fn read(conn: ConnId, dc: Arc<dyn DataChannel>, inputs: mpsc::Sender<Seede
             return;
         }
     }
-    while let Some(ev) = dc.poll().await {
+    loop {
+        // Nothing more is read from a peer whose queue is full: SCTP holds
+        // its further frames back (see the module doc of `outbox`).
+        if opened {
+            outbox.room().await;
+        }
+        let Some(ev) = dc.poll().await else { return };
         let input = match ev {
             DataChannelEvent::OnOpen if !opened => {
                 opened = true;
@@ -384,7 +424,13 @@ async fn read(conn: ConnId, dc: Arc<dyn DataChannel>, inputs: mpsc::Sender<Seede
                 SeederEvent::PeerFrame(conn, msg.data.freeze())
             }
             DataChannelEvent::OnClose => return,
-            _ => continue,
+            // The room taken above is for a frame: give it back.
+            _ => {
+                if opened {
+                    outbox.handled();
+                }
+                continue;
+            }
         };
         if inputs.send(input).await.is_err() {
             return;
@@ -392,9 +438,10 @@ async fn read(conn: ConnId, dc: Arc<dyn DataChannel>, inputs: mpsc::Sender<Seede
     }
 }
 
-async fn write(dc: Arc<dyn DataChannel>, mut frames: mpsc::UnboundedReceiver<Bytes>) {
-    while let Some(frame) = frames.recv().await {
-        if dc.send(BytesMut::from(frame)).await.is_err() {
+async fn write(dc: Arc<dyn DataChannel>, mut frames: mpsc::UnboundedReceiver<Queued>) {
+    while let Some(mut frame) = frames.recv().await {
+        // Counted until written (`frame` drops after the send).
+        if dc.send(BytesMut::from(frame.take())).await.is_err() {
             return;
         }
     }

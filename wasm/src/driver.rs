@@ -361,8 +361,16 @@ impl PageDriver {
                 }
             }
             Output::SendPeer { conn, frame } => {
-                if let Some(pc) = self.peers.get_mut(&conn) {
-                    pc.send(frame.encode());
+                if let Some(pc) = self.peers.get_mut(&conn)
+                    && pc.send(frame.encode()).is_err()
+                {
+                    // It does not read: drop it (reported as any close).
+                    self.note(format!(
+                        "closed peer {}: over {} bytes waiting to be sent",
+                        conn.0,
+                        peer_conn::MAX_OUTBOX_BYTES
+                    ));
+                    self.sink.send(PageEvent::PeerClosed(conn));
                 }
             }
             Output::HashPiece { job, data } => self.hash_piece(job, &data),

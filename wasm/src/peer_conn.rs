@@ -30,6 +30,13 @@ use crate::js::js_text;
 const HIGH_WATER: u32 = 1024 * 1024;
 /// `bufferedAmountLowThreshold`.
 const LOW_WATER: u32 = 256 * 1024;
+/// Bytes queued locally (above [`HIGH_WATER`] in the channel) before the
+/// peer is closed: 2 MiB. A page cannot stop reading a data channel, and a
+/// `Reject` would queue like a piece, so a peer that lets this much pile
+/// up is dropped. An honest peer never gets near it: it has at most
+/// `MAX_REQUESTS_IN_FLIGHT` (64) requests of at most 16 KiB open, 1 MiB,
+/// and repeat requests are dropped by the core.
+pub const MAX_OUTBOX_BYTES: usize = 2 * 1024 * 1024;
 /// Longest wait for ICE gathering before sending what we have.
 const GATHER_TIMEOUT_MS: i32 = 3000;
 
@@ -49,7 +56,7 @@ struct ChannelHandlers {
 pub struct PeerConn {
     pc: RtcPeerConnection,
     channel: std::rc::Rc<std::cell::RefCell<Option<(RtcDataChannel, ChannelHandlers)>>>,
-    outbox: std::rc::Rc<std::cell::RefCell<VecDeque<Vec<u8>>>>,
+    outbox: std::rc::Rc<std::cell::RefCell<Outbox>>,
     _on_state: Callback,
     _on_datachannel: Option<ChannelCallback>,
 }
@@ -201,25 +208,103 @@ impl PeerConn {
         });
     }
 
-    /// Sends one frame, queueing above the high-water mark.
-    pub fn send(&mut self, bytes: Vec<u8>) {
+    /// Sends one frame, queueing above the high-water mark. `Err` the
+    /// first time the local queue would pass [`MAX_OUTBOX_BYTES`]: the
+    /// caller closes the peer (later frames are dropped until it does).
+    pub fn send(&mut self, bytes: Vec<u8>) -> Result<(), OutboxFull> {
         let chan = self.channel.borrow();
-        let Some((dc, _)) = chan.as_ref() else { return };
+        let Some((dc, _)) = chan.as_ref() else {
+            return Ok(());
+        };
         let mut outbox = self.outbox.borrow_mut();
-        outbox.push_back(bytes);
+        let pushed = outbox.push(bytes);
         flush(dc, &mut outbox);
+        pushed
     }
 }
 
-fn flush(dc: &RtcDataChannel, outbox: &mut VecDeque<Vec<u8>>) {
+/// The local queue of a peer's frames passed [`MAX_OUTBOX_BYTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxFull;
+
+/// Frames waiting for the data channel's buffer to drain, bounded in bytes.
+#[derive(Debug, Default)]
+struct Outbox {
+    frames: VecDeque<Vec<u8>>,
+    bytes: usize,
+    /// Passed the cap once: everything is dropped from then on.
+    full: bool,
+}
+
+impl Outbox {
+    fn push(&mut self, frame: Vec<u8>) -> Result<(), OutboxFull> {
+        if self.full {
+            return Ok(());
+        }
+        if self.bytes + frame.len() > MAX_OUTBOX_BYTES {
+            self.full = true;
+            self.frames.clear();
+            self.bytes = 0;
+            return Err(OutboxFull);
+        }
+        self.bytes += frame.len();
+        self.frames.push_back(frame);
+        Ok(())
+    }
+
+    fn pop(&mut self) -> Option<Vec<u8>> {
+        let f = self.frames.pop_front()?;
+        self.bytes -= f.len();
+        Some(f)
+    }
+
+    fn clear(&mut self) {
+        self.frames.clear();
+        self.bytes = 0;
+    }
+}
+
+fn flush(dc: &RtcDataChannel, outbox: &mut Outbox) {
     while dc.buffered_amount() < HIGH_WATER {
-        let Some(bytes) = outbox.pop_front() else {
+        let Some(bytes) = outbox.pop() else {
             break;
         };
         if dc.send_with_u8_array(&bytes).is_err() {
             outbox.clear();
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outbox_refuses_past_its_cap_once_then_drops() {
+        let mut o = Outbox::default();
+        let frame = vec![0u8; 16 * 1024 + 9];
+        let fit = MAX_OUTBOX_BYTES / frame.len();
+        for _ in 0..fit {
+            assert_eq!(o.push(frame.clone()), Ok(()));
+        }
+        assert!(o.bytes <= MAX_OUTBOX_BYTES);
+        assert_eq!(o.push(frame.clone()), Err(OutboxFull));
+        assert_eq!((o.bytes, o.frames.len()), (0, 0));
+        // Until the driver closes the peer, more frames cost nothing.
+        for _ in 0..1000 {
+            assert_eq!(o.push(frame.clone()), Ok(()));
+        }
+        assert_eq!(o.bytes, 0);
+    }
+
+    #[test]
+    fn sent_frames_make_room() {
+        let mut o = Outbox::default();
+        o.push(vec![1; MAX_OUTBOX_BYTES]).unwrap();
+        assert_eq!(o.pop().map(|f| f.len()), Some(MAX_OUTBOX_BYTES));
+        assert_eq!(o.push(vec![1; 10]), Ok(()));
+        assert_eq!(o.bytes, 10);
     }
 }
 

@@ -52,7 +52,35 @@ pub struct ClientConfig {
     /// of checking inline; see the module doc. Without the core's `dalek`
     /// feature signatures are always checked this way.
     pub deferred_signatures: bool,
+    /// Bytes of pieces one peer may have waiting in our upload queue (its
+    /// requests the upload budget has not let out yet). A request past it
+    /// is answered with `Reject`. Default [`MAX_QUEUED_UPLOAD_BYTES_PER_PEER`].
+    pub max_queued_upload_bytes_per_peer: u64,
+    /// Bytes of pieces waiting in the upload queues of all peers together;
+    /// a request past it is answered with `Reject`. Default
+    /// [`MAX_QUEUED_UPLOAD_BYTES`].
+    pub max_queued_upload_bytes: u64,
+    /// Bytes of partly received manifest offers held across all peers. A
+    /// chunk that would pass it drops that peer's partial manifest (not a
+    /// ban: the offer may be honest; the origin and the tracker still bring
+    /// new versions). Default [`MAX_PARTIAL_MANIFEST_BYTES`].
+    pub max_partial_manifest_bytes: usize,
 }
+
+/// Default [`ClientConfig::max_queued_upload_bytes_per_peer`]: 1 MiB, what
+/// [`MAX_REQUESTS_IN_FLIGHT`](crate::wire::MAX_REQUESTS_IN_FLIGHT) requests
+/// for pieces of the largest size come to.
+pub const MAX_QUEUED_UPLOAD_BYTES_PER_PEER: u64 = 1024 * 1024;
+
+/// Default [`ClientConfig::max_queued_upload_bytes`]: 4 MiB, four peers'
+/// full queues. At the browser's 1 MiB/s upload rate that is 4 s of sending;
+/// a queue longer than that only makes requesters time out.
+pub const MAX_QUEUED_UPLOAD_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Default [`ClientConfig::max_partial_manifest_bytes`]: one manifest of
+/// the largest size ([`MAX_MANIFEST_LEN`](crate::wire::MAX_MANIFEST_LEN), 8 MiB).
+/// Real manifests are a few KiB, so many honest offers fit at once.
+pub const MAX_PARTIAL_MANIFEST_BYTES: usize = crate::wire::MAX_MANIFEST_LEN;
 
 impl Default for ClientConfig {
     fn default() -> Self {
@@ -72,6 +100,9 @@ impl Default for ClientConfig {
             max_switch_delay: Duration::from_secs(10),
             deferred_hashing: false,
             deferred_signatures: false,
+            max_queued_upload_bytes_per_peer: MAX_QUEUED_UPLOAD_BYTES_PER_PEER,
+            max_queued_upload_bytes: MAX_QUEUED_UPLOAD_BYTES,
+            max_partial_manifest_bytes: MAX_PARTIAL_MANIFEST_BYTES,
         }
     }
 }

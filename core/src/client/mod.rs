@@ -112,7 +112,10 @@ use crate::upload::UploadBudget;
 use crate::vec_map::{VecMap, VecSet};
 
 pub use checks::MAX_PENDING_SIGNATURES;
-pub use config::ClientConfig;
+pub use config::{
+    ClientConfig, MAX_PARTIAL_MANIFEST_BYTES, MAX_QUEUED_UPLOAD_BYTES,
+    MAX_QUEUED_UPLOAD_BYTES_PER_PEER,
+};
 pub use io::{
     AssetError, Body, CloseReason, Event, HashJob, Input, ManifestSource, Misbehaviour,
     OriginError, Output, SignatureJob, Stats, Ticket,
@@ -311,6 +314,22 @@ impl Client {
         let site = self.site.as_ref()?;
         let (i, _) = site.manifest.manifest().asset(path)?;
         assemble(site, i as u32).map(|b| b.to_vec())
+    }
+
+    /// Bytes of pieces waiting in all peers' upload queues (bounded by
+    /// [`ClientConfig::max_queued_upload_bytes`]).
+    pub fn upload_queue_bytes(&self) -> u64 {
+        self.peers
+            .values()
+            .flat_map(|p| p.uploads.iter())
+            .map(|(_, len)| u64::from(*len))
+            .sum()
+    }
+
+    /// Bytes held for manifest offers being received from peers (bounded by
+    /// [`ClientConfig::max_partial_manifest_bytes`]).
+    pub fn partial_manifest_bytes(&self) -> usize {
+        self.peers.values().map(|p| p.manifest_in.held()).sum()
     }
 
     /// Next output for the driver, if any.

@@ -39,16 +39,48 @@ pub(super) enum Phase {
     Active { version: u64 },
 }
 
+/// A manifest offer being received from one peer.
+#[derive(Debug)]
+pub(super) enum ManifestIn {
+    /// None under way.
+    None,
+    /// Chunks so far of `version`, announced as `total` bytes. The buffer
+    /// grows as chunks arrive: the announced length reserves nothing.
+    Assembling {
+        version: u64,
+        total: u32,
+        bytes: Vec<u8>,
+    },
+    /// Dropped for the all-peers cap: its remaining chunks are ignored
+    /// until the peer starts another offer.
+    Dropped,
+}
+
+impl ManifestIn {
+    /// Bytes held.
+    pub(super) fn held(&self) -> usize {
+        match self {
+            ManifestIn::Assembling { bytes, .. } => bytes.capacity(),
+            _ => 0,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Peer {
     pub(super) remote: Option<PeerId>,
     pub(super) phase: Phase,
     /// Pieces we cancelled: a late copy is ignored, not a violation.
     pub(super) cancelled: VecSet<PieceIndex>,
-    /// Their requests, queued until the upload budget allows.
-    pub(super) uploads: VecDeque<PieceIndex>,
-    /// A newer manifest they are sending us: version, total length, bytes.
-    pub(super) manifest_in: Option<(u64, u32, Vec<u8>)>,
+    /// Their requests, queued until the upload budget allows, with each
+    /// piece's length (bounded by the config's `max_queued_upload_bytes*`).
+    pub(super) uploads: VecDeque<(PieceIndex, u32)>,
+    /// Pieces of our current version sent to them and not cancelled since:
+    /// a second request for one is dropped (the channel is reliable, so
+    /// only a peer making us repeat work asks again).
+    pub(super) sent: VecSet<PieceIndex>,
+    /// A newer manifest they are sending us.
+    pub(super) manifest_in: ManifestIn,
     /// What they hold of their own version while it is not ours (so that
     /// switching to it needs no new handshake from them). While it is ours,
     /// the scheduler of our version keeps it instead: one keeper at a time.
@@ -65,7 +97,8 @@ impl Peer {
             phase,
             cancelled: VecSet::new(),
             uploads: VecDeque::new(),
-            manifest_in: None,
+            sent: VecSet::new(),
+            manifest_in: ManifestIn::None,
             their_have: None,
             told: None,
         }
@@ -257,11 +290,11 @@ impl Client {
                     .map(|(_, p)| p)
                     .collect();
                 site.scheduler.peer_left(conn);
-                self.peers
-                    .get_mut(&conn)
-                    .expect("open peer")
-                    .cancelled
-                    .extend(in_flight);
+                let peer = self.peers.get_mut(&conn).expect("open peer");
+                peer.cancelled.extend(in_flight);
+                // A new handshake starts their view afresh: what we sent
+                // before may be asked for again.
+                peer.sent = VecSet::new();
                 let site = self.site.as_mut().expect("site");
                 // What they hold of our version is the scheduler's to keep;
                 // of another version, theirs (for a switch to it).
@@ -326,7 +359,9 @@ impl Client {
             Frame::Request { piece } => self.on_request(now, conn, piece, same_version),
             Frame::Cancel { piece } => {
                 let peer = self.peers.get_mut(&conn).expect("open peer");
-                peer.uploads.retain(|p| *p != piece);
+                peer.uploads.retain(|(p, _)| *p != piece);
+                // They may ask again (after a timeout, say): then it is new.
+                peer.sent.remove(&piece);
             }
             Frame::Reject { piece } => {
                 let site = self.site.as_mut().expect("site");
@@ -358,19 +393,29 @@ impl Client {
         piece: PieceIndex,
         same_version: bool,
     ) {
-        let holds = same_version && self.site.as_ref().is_some_and(|s| s.have().has(piece));
+        let len = match &self.site {
+            Some(s) if same_version && s.have().has(piece) => s.map.get(piece).map_or(0, |p| p.len),
+            _ => 0,
+        };
+        let total_queued = self.upload_queue_bytes();
         let peer = self.peers.get_mut(&conn).expect("open peer");
-        if !holds
+        // A repeat of a request queued or answered: dropped, neither queued
+        // nor rejected, so repeating costs them a frame and us nothing.
+        if peer.sent.contains(&piece) || peer.uploads.iter().any(|(p, _)| *p == piece) {
+            return;
+        }
+        let peer_queued: u64 = peer.uploads.iter().map(|(_, l)| u64::from(*l)).sum();
+        if len == 0
             || self.config.leech_only
             || self.upload.exhausted()
             || peer.uploads.len() >= MAX_REQUESTS_IN_FLIGHT
+            || peer_queued + u64::from(len) > self.config.max_queued_upload_bytes_per_peer
+            || total_queued + u64::from(len) > self.config.max_queued_upload_bytes
         {
             self.send(conn, Frame::Reject { piece });
             return;
         }
-        if !peer.uploads.contains(&piece) {
-            peer.uploads.push_back(piece);
-        }
+        peer.uploads.push_back((piece, len));
         self.pump_uploads(now);
     }
 
@@ -392,11 +437,13 @@ impl Client {
                 .collect();
             for conn in conns {
                 let Some(site) = &self.site else { return };
-                let piece = *self.peers[&conn].uploads.front().expect("non-empty");
-                let len = site.map.get(piece).map_or(0, |p| u64::from(p.len));
+                let (piece, len) = *self.peers[&conn].uploads.front().expect("non-empty");
+                let len = u64::from(len);
                 match self.upload.take(now, len) {
                     Allowance::Now => {
-                        self.peers.get_mut(&conn).expect("peer").uploads.pop_front();
+                        let peer = self.peers.get_mut(&conn).expect("peer");
+                        peer.uploads.pop_front();
+                        peer.sent.insert(piece);
                         // The stored buffer itself: shared, not copied.
                         let data = site
                             .store
@@ -427,7 +474,7 @@ impl Client {
         let queued: Vec<(ConnId, Vec<PieceIndex>)> = self
             .peers
             .iter_mut()
-            .map(|(c, p)| (*c, p.uploads.drain(..).collect()))
+            .map(|(c, p)| (*c, p.uploads.drain(..).map(|(piece, _)| piece).collect()))
             .collect();
         for (conn, pieces) in queued {
             for piece in pieces {
@@ -471,25 +518,62 @@ impl Client {
         if version <= self.guard.floor() {
             return Ok(());
         }
+        // What the other peers' partial manifests hold; this peer's own is
+        // replaced or grown below.
+        let others: usize = self
+            .peers
+            .iter()
+            .filter(|(c, _)| **c != conn)
+            .map(|(_, p)| p.manifest_in.held())
+            .sum();
+        let cap = self.config.max_partial_manifest_bytes;
         let peer = self.peers.get_mut(&conn).expect("open peer");
         if offset == 0 {
-            peer.manifest_in = Some((
+            // Nothing reserved from the announced length: a few bytes of
+            // offer hold a few bytes.
+            peer.manifest_in = ManifestIn::Assembling {
                 version,
-                total_len,
-                Vec::with_capacity((total_len as usize).min(MAX_MANIFEST_LEN)),
-            ));
+                total: total_len,
+                bytes: Vec::new(),
+            };
         }
-        let Some((v, total, buf)) = &mut peer.manifest_in else {
-            return Err(Misbehaviour::Protocol("manifest chunk without a start"));
+        let (v, total, buf) = match &mut peer.manifest_in {
+            ManifestIn::Assembling {
+                version,
+                total,
+                bytes,
+            } => (version, total, bytes),
+            ManifestIn::Dropped => return Ok(()),
+            ManifestIn::None => {
+                return Err(Misbehaviour::Protocol("manifest chunk without a start"));
+            }
         };
         if *v != version || *total != total_len || buf.len() != offset as usize {
             return Err(Misbehaviour::Protocol("manifest chunks out of order"));
+        }
+        let want = buf.len() + chunk.len();
+        if others + want > cap {
+            peer.manifest_in = ManifestIn::Dropped;
+            return Ok(());
+        }
+        // Grow to what has arrived (doubling, but never past the announced
+        // length, which the decoder caps at MAX_MANIFEST_LEN).
+        if want > buf.capacity() {
+            let target = (buf.capacity() * 2)
+                .max(want)
+                .min((*total as usize).min(MAX_MANIFEST_LEN))
+                .min(cap - others)
+                .max(want);
+            buf.reserve_exact(target - buf.len());
         }
         buf.extend_from_slice(&chunk);
         if buf.len() < *total as usize {
             return Ok(());
         }
-        let (_, _, bytes) = peer.manifest_in.take().expect("assembling");
+        let bytes = match std::mem::replace(&mut peer.manifest_in, ManifestIn::None) {
+            ManifestIn::Assembling { bytes, .. } => bytes,
+            _ => return Ok(()),
+        };
         let signed = SignedManifest::from_bytes(&bytes).map_err(Misbehaviour::BadManifest)?;
         if signed.manifest().version != version {
             return Err(Misbehaviour::Protocol(

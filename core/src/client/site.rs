@@ -388,6 +388,9 @@ impl Client {
         // Queued uploads name pieces of the old version: refuse them before
         // the new handshake (indices mean other bytes, or nothing, after it).
         self.reject_queued_uploads();
+        for p in self.peers.values_mut() {
+            p.sent = VecSet::new();
+        }
         let map = PieceMap::new(verified.manifest());
         let mut tuning = if verified.manifest().origin_under_pressure() {
             self.config.scheduler_under_pressure.clone()
