@@ -276,38 +276,6 @@ fn flush(dc: &RtcDataChannel, outbox: &mut Outbox) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_outbox_refuses_past_its_cap_once_then_drops() {
-        let mut o = Outbox::default();
-        let frame = vec![0u8; 16 * 1024 + 9];
-        let fit = MAX_OUTBOX_BYTES / frame.len();
-        for _ in 0..fit {
-            assert_eq!(o.push(frame.clone()), Ok(()));
-        }
-        assert!(o.bytes <= MAX_OUTBOX_BYTES);
-        assert_eq!(o.push(frame.clone()), Err(OutboxFull));
-        assert_eq!((o.bytes, o.frames.len()), (0, 0));
-        // Until the driver closes the peer, more frames cost nothing.
-        for _ in 0..1000 {
-            assert_eq!(o.push(frame.clone()), Ok(()));
-        }
-        assert_eq!(o.bytes, 0);
-    }
-
-    #[test]
-    fn sent_frames_make_room() {
-        let mut o = Outbox::default();
-        o.push(vec![1; MAX_OUTBOX_BYTES]).unwrap();
-        assert_eq!(o.pop().map(|f| f.len()), Some(MAX_OUTBOX_BYTES));
-        assert_eq!(o.push(vec![1; 10]), Ok(()));
-        assert_eq!(o.bytes, 10);
-    }
-}
-
 /// Drops a connection on a later microtask: its own callbacks may be
 /// running right now, and a closure must not be freed while it runs.
 pub fn retire(pc: Option<PeerConn>) {
@@ -357,4 +325,36 @@ fn report_sdp(sink: &Sink, conn: ConnId, kind: SdpKind, result: Result<String, J
         .map(|sdp| Sdp { kind, sdp })
         .map_err(|e| format!("SDP for peer {} failed: {}", conn.0, js_text(&e)));
     sink.send(PageEvent::LocalSdp { conn, sdp });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outbox_refuses_past_its_cap_once_then_drops() {
+        let mut o = Outbox::default();
+        let frame = vec![0u8; 16 * 1024 + 9];
+        let fit = MAX_OUTBOX_BYTES / frame.len();
+        for _ in 0..fit {
+            assert_eq!(o.push(frame.clone()), Ok(()));
+        }
+        assert!(o.bytes <= MAX_OUTBOX_BYTES);
+        assert_eq!(o.push(frame.clone()), Err(OutboxFull));
+        assert_eq!((o.bytes, o.frames.len()), (0, 0));
+        // Until the driver closes the peer, more frames cost nothing.
+        for _ in 0..1000 {
+            assert_eq!(o.push(frame.clone()), Ok(()));
+        }
+        assert_eq!(o.bytes, 0);
+    }
+
+    #[test]
+    fn sent_frames_make_room() {
+        let mut o = Outbox::default();
+        o.push(vec![1; MAX_OUTBOX_BYTES]).unwrap();
+        assert_eq!(o.pop().map(|f| f.len()), Some(MAX_OUTBOX_BYTES));
+        assert_eq!(o.push(vec![1; 10]), Ok(()));
+        assert_eq!(o.bytes, 10);
+    }
 }
