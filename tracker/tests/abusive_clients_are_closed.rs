@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use peerhost_core::signal::{Announce, AnnounceEvent, ClientMessage, Offer, OfferId, Sdp};
+use peerhost_core::signal::AnnounceEvent;
 use peerhost_tracker::config::Config;
 use peerhost_tracker::metrics::Reason;
 
@@ -74,24 +74,7 @@ async fn client_that_never_reads_is_closed_and_memory_stays_bounded() {
         if std::time::Instant::now() > deadline {
             break;
         }
-        let mut oid = [0u8; 20];
-        oid[..4].copy_from_slice(&round.to_be_bytes());
-        offerer
-            .send(&ClientMessage::Announce(Announce {
-                info_hash: ih,
-                peer_id: peer(2),
-                numwant: Some(1),
-                uploaded: 0,
-                downloaded: 0,
-                left: None,
-                event: AnnounceEvent::Update,
-                offers: vec![Offer {
-                    offer_id: OfferId(oid),
-                    offer: Sdp::offer(big_sdp.clone()),
-                }],
-            }))
-            .await;
-        expect_announce_response(&mut offerer, ih).await;
+        relay_one_offer(&mut offerer, ih, round, &big_sdp).await;
         let m = t.state.metrics();
         if m.rejects(Reason::SlowConsumer) + m.rejects(Reason::SendTimeout) > 0 {
             closed = true;

@@ -27,15 +27,7 @@ async fn push_larger_than_the_byte_cap_still_arrives() {
     expect_announce_response(&mut sub, ih).await;
 
     let mut publisher = Client::connect(&format!("ws://{}/publish", t.addr)).await;
-    publisher
-        .send(&ClientMessage::PublishManifest {
-            manifest: signed_manifest(7, 1),
-        })
-        .await;
-    assert_eq!(
-        publisher.recv().await,
-        ServerMessage::PublishResult { version: 1 }
-    );
+    publish_ok(&mut publisher, 7, 1).await;
     assert!(matches!(
         sub.recv().await,
         ServerMessage::ManifestPush { version: 1, .. }

@@ -13,15 +13,7 @@ use peerhost_tracker::config::Config;
 async fn repeated_subscribe_pushes_nothing_new() {
     let t = Tracker::start(Config::default()).await;
     let mut publisher = Client::connect(&format!("ws://{}/publish", t.addr)).await;
-    publisher
-        .send(&ClientMessage::PublishManifest {
-            manifest: signed_manifest(7, 1),
-        })
-        .await;
-    assert_eq!(
-        publisher.recv().await,
-        ServerMessage::PublishResult { version: 1 }
-    );
+    publish_ok(&mut publisher, 7, 1).await;
 
     let subscribe = ClientMessage::SubscribeManifest {
         site_key: site(7),
@@ -44,15 +36,7 @@ async fn repeated_subscribe_pushes_nothing_new() {
     expect_announce_response(&mut sub, ih).await;
 
     // A new version is pushed once, and a repeat after it again pushes nothing.
-    publisher
-        .send(&ClientMessage::PublishManifest {
-            manifest: signed_manifest(7, 2),
-        })
-        .await;
-    assert_eq!(
-        publisher.recv().await,
-        ServerMessage::PublishResult { version: 2 }
-    );
+    publish_ok(&mut publisher, 7, 2).await;
     assert!(matches!(
         sub.recv().await,
         ServerMessage::ManifestPush { version: 2, .. }

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use peerhost_core::signal::{Announce, AnnounceEvent, ClientMessage, Offer, OfferId, Sdp};
+use peerhost_core::signal::AnnounceEvent;
 use peerhost_tracker::config::Config;
 use peerhost_tracker::metrics::Reason;
 
@@ -40,25 +40,7 @@ async fn slow_reader_is_closed_at_the_byte_cap() {
     // The kernel buffers take a few MiB before the tracker's queue grows;
     // 4000 offers of 8 KiB are 32 MiB.
     while rounds < 4000 && Instant::now() < deadline {
-        let mut oid = [0u8; 20];
-        oid[..4].copy_from_slice(&rounds.to_be_bytes());
-        offerer
-            .send(&ClientMessage::Announce(Announce {
-                info_hash: ih,
-                peer_id: peer(2),
-                numwant: Some(1),
-                uploaded: 0,
-                downloaded: 0,
-                left: None,
-                event: AnnounceEvent::Update,
-                offers: vec![Offer {
-                    offer_id: OfferId(oid),
-                    offer: Sdp::offer(big_sdp.clone()),
-                }],
-            }))
-            .await;
-        // A round trip: the offer to `sink` was queued before this reply.
-        expect_announce_response(&mut offerer, ih).await;
+        relay_one_offer(&mut offerer, ih, rounds, &big_sdp).await;
         rounds += 1;
         if t.state.metrics().rejects(Reason::OutboundBytes) > 0 {
             break;

@@ -241,3 +241,41 @@ pub async fn expect_announce_response(c: &mut Client, ih: InfoHash) -> (u64, u64
 pub fn netns_or_skip(test: &str) -> bool {
     peerhost_testenv::netns_or_skip(test, "browser (WebRTC) tests")
 }
+
+/// Relays one offer (`sdp`, with an offer id made from `round`) from
+/// `offerer` (peer 2) into swarm `ih`, and waits for the tracker's answer
+/// to that announce: a round trip, so the relayed offer was queued first.
+pub async fn relay_one_offer(offerer: &mut Client, ih: InfoHash, round: u32, sdp: &str) {
+    let mut oid = [0u8; 20];
+    oid[..4].copy_from_slice(&round.to_be_bytes());
+    offerer
+        .send(&ClientMessage::Announce(Announce {
+            info_hash: ih,
+            peer_id: peer(2),
+            numwant: Some(1),
+            uploaded: 0,
+            downloaded: 0,
+            left: None,
+            event: AnnounceEvent::Update,
+            offers: vec![Offer {
+                offer_id: OfferId(oid),
+                offer: Sdp::offer(sdp.to_owned()),
+            }],
+        }))
+        .await;
+    expect_announce_response(offerer, ih).await;
+}
+
+/// Publishes version `version` of site `seed` through `publisher` (a
+/// `/publish` connection) and checks the tracker took it.
+pub async fn publish_ok(publisher: &mut Client, seed: u8, version: u64) {
+    publisher
+        .send(&ClientMessage::PublishManifest {
+            manifest: signed_manifest(seed, version),
+        })
+        .await;
+    assert_eq!(
+        publisher.recv().await,
+        ServerMessage::PublishResult { version }
+    );
+}
