@@ -42,7 +42,7 @@ use crate::outbox::{Outgoing, SocketId};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Reject {
     /// The peer id is bound to another, live connection in this swarm.
-    #[error("peer_id is in use by another connection")]
+    #[error("{}", peerhost_core::signal::PEER_ID_TAKEN)]
     PeerIdTaken,
     /// This connection already announced another peer id in this swarm.
     #[error("only one peer_id per swarm per connection")]

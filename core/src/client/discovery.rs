@@ -6,12 +6,12 @@
 use std::time::Duration;
 
 use super::peer::{Peer, Phase};
-use super::{Client, CloseReason, Event, ManifestSource, Output};
+use super::{Client, CloseReason, Event, ManifestSource, Output, new_peer_id};
 use crate::manifest::SignedManifest;
 use crate::scheduler::ConnId;
 use crate::signal::{
-    Announce, AnnounceEvent, AnswerMsg, ClientMessage, InfoHash, Offer, OfferId, RelayedAnswer,
-    RelayedOffer, Sdp, ServerMessage,
+    Announce, AnnounceEvent, AnswerMsg, ClientMessage, InfoHash, Offer, OfferId, PEER_ID_TAKEN,
+    RelayedAnswer, RelayedOffer, Sdp, ServerMessage,
 };
 use crate::time::Instant;
 use crate::vec_map::{VecMap, VecSet};
@@ -41,7 +41,15 @@ pub(super) struct TrackerLink {
     pub(super) answers: u64,
     /// Answers to expect: our offers, or fewer if the swarm is smaller.
     pub(super) expected_answers: Option<u64>,
+    /// New peer ids taken on this connection after the tracker said ours
+    /// was taken (bounded by [`MAX_PEER_ID_RENEWALS`]).
+    pub(super) peer_id_renewals: u32,
 }
+
+/// New peer ids a client takes per tracker connection when told its id is
+/// held by another connection. A tracker that keeps saying so (hostile or
+/// broken) gets no more announces until the connection is made again.
+pub const MAX_PEER_ID_RENEWALS: u32 = 3;
 
 impl Client {
     /// The tracker connection is up.
@@ -49,6 +57,7 @@ impl Client {
         self.tracker.connected = true;
         self.tracker.unavailable = false;
         self.tracker.joined = None;
+        self.tracker.peer_id_renewals = 0;
         self.outputs
             .push_back(Output::Tracker(ClientMessage::SubscribeManifest {
                 site_key: *self.guard.site_key(),
@@ -150,6 +159,13 @@ impl Client {
                             error,
                         })),
                 }
+            }
+            ServerMessage::Error {
+                failure_reason,
+                info_hash: Some(info_hash),
+                ..
+            } if failure_reason == PEER_ID_TAKEN && Some(info_hash) == self.tracker.joined => {
+                self.renew_peer_id(now);
             }
             ServerMessage::Error { .. }
             | ServerMessage::ScrapeResponse { .. }
@@ -341,6 +357,23 @@ impl Client {
         );
         self.outputs
             .push_back(Output::Tracker(ClientMessage::Announce(msg)));
+    }
+
+    /// The tracker gave our peer id to another connection (we were silent
+    /// past its peer timeout, and someone announced the id): the swarm no
+    /// longer knows us by it and would refuse every announce. Take a new
+    /// id and join again at once, at most [`MAX_PEER_ID_RENEWALS`] times
+    /// per connection.
+    fn renew_peer_id(&mut self, now: Instant) {
+        if self.tracker.peer_id_renewals >= MAX_PEER_ID_RENEWALS {
+            return;
+        }
+        self.tracker.peer_id_renewals += 1;
+        self.peer_id = new_peer_id(&mut self.rng);
+        self.tracker.joined = None;
+        if self.tracker.draft.is_none() {
+            self.tracker.next_announce = Some(now);
+        }
     }
 
     /// After losing peers, announce again soon (never more often than the

@@ -116,6 +116,7 @@ pub use config::{
     ClientConfig, MAX_PARTIAL_MANIFEST_BYTES, MAX_QUEUED_UPLOAD_BYTES,
     MAX_QUEUED_UPLOAD_BYTES_PER_PEER,
 };
+pub use discovery::MAX_PEER_ID_RENEWALS;
 pub use io::{
     AssetError, Body, CloseReason, Event, HashJob, Input, ManifestSource, Misbehaviour,
     OriginError, Output, SignatureJob, Stats, Ticket,
@@ -160,6 +161,14 @@ pub struct Client {
 /// Prefix of our tracker peer ids (Azureus style, as WebTorrent clients do).
 pub const PEER_ID_PREFIX: &[u8; 8] = b"-PH0001-";
 
+/// A fresh peer id: [`PEER_ID_PREFIX`] and 12 random alphanumerics.
+fn new_peer_id(rng: &mut Rng) -> PeerId {
+    let mut id = [0u8; 20];
+    id[..8].copy_from_slice(PEER_ID_PREFIX);
+    id[8..].copy_from_slice(&rng.alphanumeric::<12>());
+    PeerId(id)
+}
+
 impl Client {
     /// A client for the site `site_key` that refuses manifests below
     /// `floor_version` (persisted from an earlier visit; 0 if none). All its
@@ -172,15 +181,13 @@ impl Client {
         now: Instant,
     ) -> Client {
         let mut rng = Rng::new(seed);
-        let mut id = [0u8; 20];
-        id[..8].copy_from_slice(PEER_ID_PREFIX);
-        id[8..].copy_from_slice(&rng.alphanumeric::<12>());
+        let peer_id = new_peer_id(&mut rng);
         Client {
             upload: UploadBudget::new(config.upload.clone(), now),
             config,
             guard: ManifestGuard::with_floor(site_key, floor_version),
             rng,
-            peer_id: PeerId(id),
+            peer_id,
             site: None,
             peers: VecMap::new(),
             banned: VecSet::new(),

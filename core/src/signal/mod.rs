@@ -205,6 +205,12 @@ pub const MAX_JSON_LEN: usize = MAX_MANIFEST_LEN / 3 * 4 + 8 * 1024;
 /// Longest action echoed back in an [`ServerMessage::Error`].
 const MAX_ECHOED_ACTION: usize = 64;
 
+/// The `failure reason` a tracker sends when an announce names a peer id
+/// that another, live connection holds in that swarm. A client that gets
+/// it for its own swarm lost its id (it was silent past the tracker's peer
+/// timeout and someone else announced the id) and picks a new one.
+pub const PEER_ID_TAKEN: &str = "peer_id is in use by another connection";
+
 /// Why a message could not be parsed. The sender is always to blame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignalError {
