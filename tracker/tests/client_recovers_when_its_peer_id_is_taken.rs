@@ -40,7 +40,12 @@ impl World {
     }
 
     /// Sends `msg` from `socket`; returns what the tracker sent back to it.
-    fn to_tracker(&mut self, ms: u64, socket: SocketId, msg: ClientMessage) -> Vec<ServerMessage> {
+    fn send_to_tracker(
+        &mut self,
+        ms: u64,
+        socket: SocketId,
+        msg: ClientMessage,
+    ) -> Vec<ServerMessage> {
         let mut out = Outbox::default();
         let input = HubInput::Message {
             socket,
@@ -67,7 +72,7 @@ impl World {
             };
             match out {
                 Output::Tracker(msg) => {
-                    for reply in self.to_tracker(ms, VISITOR, msg) {
+                    for reply in self.send_to_tracker(ms, VISITOR, msg) {
                         if let ServerMessage::Error { failure_reason, .. } = &reply {
                             self.errors.push(failure_reason.clone());
                         }
@@ -144,7 +149,7 @@ fn client_takes_a_new_peer_id_when_its_old_one_was_taken() {
         event: AnnounceEvent::Started,
         offers: Vec::new(),
     };
-    let replies = w.to_tracker(later, THIEF, ClientMessage::Announce(stolen));
+    let replies = w.send_to_tracker(later, THIEF, ClientMessage::Announce(stolen));
     assert!(
         replies
             .iter()
