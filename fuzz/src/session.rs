@@ -488,9 +488,16 @@ impl Session {
                 }
             }
             OP_WALL_CLOCK => {
-                // Around the fixture's window: inside, expired, not yet valid.
-                self.wall = WALL - 3600 + u64::from(r.u16()) * 2;
-                Input::WallClock(UnixTime(self.wall))
+                // Around the fixture's window: inside, expired, not yet valid;
+                // the visitor's clock, or the origin's `Date` (which may
+                // disagree with it by any amount).
+                let t = WALL - 3600 + u64::from(r.u16()) * 2;
+                if r.u8() & 1 == 0 {
+                    self.wall = t;
+                    Input::WallClock(UnixTime(t))
+                } else {
+                    Input::ServerDate(UnixTime(t))
+                }
             }
             OP_LEECH_ONLY => Input::LeechOnly(r.u8() & 1 != 0),
             _ => Input::Leave,

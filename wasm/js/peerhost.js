@@ -246,8 +246,10 @@
     var leechOnly = meteredOrSaving();
     var manifestUrl = data.manifest || '/peerhost.json';
     manifestPath = new URL(manifestUrl, location.href).pathname;
+    var serverDate;
     var manifest = fetch(manifestUrl, { cache: 'no-cache', credentials: 'omit' }).then(function (r) {
       if (!r.ok) throw new Error('manifest: HTTP ' + r.status);
+      serverDate = originDate(r);
       return r.text();
     });
     return import(base + 'peerhost_wasm.js').then(function (mod) {
@@ -266,7 +268,7 @@
       return manifest;
     }).then(function (text) {
       // The signature is checked with WebCrypto Ed25519: asynchronous.
-      return client.loadManifest(text);
+      return client.loadManifest(text, serverDate);
     }).then(function (v) {
       version = v;
       try { localStorage.setItem(floorKey, String(client.versionFloor())); } catch (e) { /* ignore */ }
@@ -287,6 +289,14 @@
       }
       return true;
     });
+  }
+
+  // The origin's clock when it answered (`Date` + `Age`, ms), or undefined:
+  // it bounds how slow this visitor's clock may be when judging expiry.
+  function originDate(r) {
+    var d = Date.parse(r.headers.get('date') || '');
+    if (!(d > 0)) return undefined;
+    return d + (Number(r.headers.get('age')) || 0) * 1000;
   }
 
   function disabled(e) {

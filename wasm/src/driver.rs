@@ -188,8 +188,15 @@ impl PageDriver {
 
     /// Verifies a signed manifest (the page's `loadManifest`): a promise of
     /// the current version. On the first success the tracker is contacted.
-    pub fn load_manifest(&mut self, signed: &SignedManifest) -> Result<Promise, JsError> {
+    pub fn load_manifest(
+        &mut self,
+        signed: &SignedManifest,
+        server_date: Option<UnixTime>,
+    ) -> Result<Promise, JsError> {
         let now = self.now();
+        if let Some(date) = server_date {
+            self.client.handle_input(now, Input::ServerDate(date));
+        }
         let first = self.client.manifest().is_none();
         let mut slot = None;
         let promise = Promise::new(&mut |resolve, reject| slot = Some(Pending { resolve, reject }));

@@ -22,6 +22,7 @@ mod tracker_socket;
 use js_sys::Promise;
 use peerhost_core::client::{Client, ClientConfig};
 use peerhost_core::manifest::{MAX_MANIFEST_LEN, SignedManifest, SiteKey};
+use peerhost_core::time::UnixTime;
 use peerhost_core::upload::UploadLimits;
 use wasm_bindgen::prelude::*;
 
@@ -92,9 +93,15 @@ impl Peerhost {
     /// Verifies the signed manifest (`peerhost.json` text) with the site key
     /// (the signature with WebCrypto Ed25519); a promise of the current
     /// version, rejected if the manifest is refused. On the first success
-    /// the tracker is contacted.
+    /// the tracker is contacted. `server_date_ms`: the origin's clock from
+    /// the manifest response (`Date` + `Age`, ms since the epoch), which
+    /// bounds how slow the visitor's clock may be (core `client/clock.rs`).
     #[wasm_bindgen(js_name = loadManifest)]
-    pub fn load_manifest(&self, json: &str) -> Result<Promise, JsError> {
+    pub fn load_manifest(
+        &self,
+        json: &str,
+        server_date_ms: Option<f64>,
+    ) -> Result<Promise, JsError> {
         // Parsed by the browser (`JSON.parse`): no JSON parser in this module.
         if json.len() > 4 * MAX_MANIFEST_LEN {
             return Err(JsError::new("malformed manifest: manifest JSON too large"));
@@ -103,7 +110,10 @@ impl Peerhost {
             .map_err(|e| JsError::new(&format!("malformed manifest: JSON: {e}")))?;
         let signed =
             SignedManifest::from_value(&value).map_err(|e| JsError::new(&e.to_string()))?;
-        self.driver.borrow_mut().load_manifest(&signed)
+        let server_date = server_date_ms
+            .filter(|ms| ms.is_finite() && *ms > 0.0)
+            .map(|ms| UnixTime((ms / 1000.0) as u64));
+        self.driver.borrow_mut().load_manifest(&signed, server_date)
     }
 
     /// The current manifest as `peerhost.json` text (for the Service Worker

@@ -64,7 +64,8 @@ impl Client {
         signed: &SignedManifest,
         source: ManifestSource,
     ) -> Result<(), ManifestError> {
-        self.wall_offset = Some((now, wall));
+        self.clock.set_local(now, wall);
+        let wall = self.clock.judge(now, wall);
         #[cfg(feature = "dalek")]
         if !self.config.deferred_signatures {
             let result = self.guard.accept(signed, wall);
@@ -202,17 +203,14 @@ impl Client {
 
     /// Wall clock extrapolated from the last one the driver gave us.
     pub(super) fn wall_estimate(&self, now: Instant) -> UnixTime {
-        match self.wall_offset {
-            Some((at, wall)) => UnixTime(wall.0 + now.saturating_since(at).as_secs()),
-            None => UnixTime(0),
-        }
+        self.clock.estimate(now)
     }
 
     /// Tells the client the wall clock (call when it changes a lot, or
     /// periodically; manifests from the tracker and peers are checked
     /// against it).
     pub(super) fn set_wall_clock(&mut self, now: Instant, wall: UnixTime) {
-        self.wall_offset = Some((now, wall));
+        self.clock.set_local(now, wall);
     }
 
     /// The SHA-256 of the bytes of hashing job `job` ([`Output::HashPiece`]).

@@ -82,6 +82,12 @@ pub enum Input {
     /// The wall clock (feed it when it changes a lot, or periodically;
     /// manifests from the tracker and peers are checked against it).
     WallClock(UnixTime),
+    /// The origin's clock: the HTTP `Date` (plus `Age`) of its response
+    /// to the manifest request, fed when the response arrived. Validity
+    /// windows are judged on it when the visitor's clock is more than
+    /// [`MAX_CLOCK_SKEW_SECS`](super::MAX_CLOCK_SKEW_SECS) away (see
+    /// `client/clock.rs` for the rule).
+    ServerDate(UnixTime),
     /// The offer or answer asked for ([`Output::CreateOffer`],
     /// [`Output::AcceptOffer`]) is ready.
     LocalSdp {
@@ -448,6 +454,7 @@ impl fmt::Display for Input {
             Input::TrackerClosed => f.write_str("tracker closed"),
             Input::Tracker(msg) => write!(f, "tracker message {}", server_message_kind(msg)),
             Input::WallClock(t) => write!(f, "wall clock {}", t.0),
+            Input::ServerDate(t) => write!(f, "server date {}", t.0),
             Input::LocalSdp { conn, .. } => write!(f, "local sdp for conn {}", conn.0),
             Input::LocalSdpFailed { conn } => write!(f, "local sdp failed for conn {}", conn.0),
             Input::PeerOpen { conn } => write!(f, "conn {} open", conn.0),

@@ -93,6 +93,7 @@
 //! tracker id is never connected again.
 
 mod checks;
+mod clock;
 mod config;
 mod discovery;
 pub mod io;
@@ -107,11 +108,12 @@ use crate::manifest::{ManifestGuard, SiteKey, VerifiedManifest};
 use crate::rng::Rng;
 use crate::scheduler::ConnId;
 use crate::signal::PeerId;
-use crate::time::{Instant, UnixTime};
+use crate::time::Instant;
 use crate::upload::UploadBudget;
 use crate::vec_map::{VecMap, VecSet};
 
 pub use checks::MAX_PENDING_SIGNATURES;
+pub use clock::MAX_CLOCK_SKEW_SECS;
 pub use config::{
     ClientConfig, MAX_PARTIAL_MANIFEST_BYTES, MAX_QUEUED_UPLOAD_BYTES,
     MAX_QUEUED_UPLOAD_BYTES_PER_PEER,
@@ -155,7 +157,7 @@ pub struct Client {
     stats: Stats,
     next_conn: u64,
     next_request: u64,
-    wall_offset: Option<(Instant, UnixTime)>,
+    clock: clock::WallClock,
 }
 
 /// Prefix of our tracker peer ids (Azureus style, as WebTorrent clients do).
@@ -204,7 +206,7 @@ impl Client {
             stats: Stats::default(),
             next_conn: 0,
             next_request: 0,
-            wall_offset: None,
+            clock: clock::WallClock::default(),
         }
     }
 
@@ -225,6 +227,7 @@ impl Client {
             Input::TrackerClosed => self.handle_tracker_closed(now),
             Input::Tracker(msg) => self.handle_tracker(now, msg),
             Input::WallClock(wall) => self.set_wall_clock(now, wall),
+            Input::ServerDate(date) => self.clock.set_server(now, date),
             Input::LocalSdp { conn, sdp } => self.handle_local_sdp(now, conn, sdp),
             Input::LocalSdpFailed { conn } => self.handle_local_sdp_failed(now, conn),
             Input::PeerOpen { conn } => self.handle_peer_open(now, conn),
