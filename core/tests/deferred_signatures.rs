@@ -326,7 +326,7 @@ fn with_peer() -> (Client, ConnId) {
             info_hash: swarm_id(&secret().site_key(), 1),
             peer_id: PeerId(*b"-PH0001-remotepeer01"),
             offer_id: OfferId(*b"offer-id-0000000001x"),
-            offer: Sdp::offer("x"),
+            offer: Sdp::offer("v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"),
         })),
     );
     let conn = drain(&mut c)

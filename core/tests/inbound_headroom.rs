@@ -56,7 +56,7 @@ fn accepted(max_peers: usize, inbound_headroom: usize, offers: u8) -> usize {
                 info_hash: swarm_id(&secret.site_key(), 1),
                 peer_id: PeerId([100 + i; 20]),
                 offer_id: OfferId([i; 20]),
-                offer: Sdp::offer(format!("offer {i}")),
+                offer: Sdp::offer(format!("v=0\r\no=- {i} 1 IN IP4 0.0.0.0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n")),
             })),
         );
     }

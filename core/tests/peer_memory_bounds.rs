@@ -83,7 +83,7 @@ fn connect(c: &mut Client, now: Instant, n: u8) -> ConnId {
             info_hash: swarm_id(&secret().site_key(), 1),
             peer_id: PeerId([100 + n; 20]),
             offer_id: OfferId([n; 20]),
-            offer: Sdp::offer(format!("offer {n}")),
+            offer: Sdp::offer(format!("v=0\r\no=- {n} 1 IN IP4 0.0.0.0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n")),
         })),
     );
     let conn = drain(c)

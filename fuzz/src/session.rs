@@ -315,7 +315,7 @@ impl Session {
                     info_hash: swarm_id(&f.site_key, v.signed.manifest().version),
                     peer_id: remote(r.u8()),
                     offer_id: OfferId([r.u8(); 20]),
-                    offer: Sdp::offer("v=0"),
+                    offer: Sdp::offer("v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"),
                 }))
             }
             OP_REMOTE_ANSWER => {
@@ -330,7 +330,7 @@ impl Session {
                     info_hash: swarm_id(&f.site_key, v.signed.manifest().version),
                     peer_id: remote(r.u8()),
                     offer_id,
-                    answer: Sdp::answer("v=0"),
+                    answer: Sdp::answer("v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"),
                 }))
             }
             OP_MANIFEST_PUSH => {
@@ -358,7 +358,7 @@ impl Session {
                 if r.u8() & 1 == 0 {
                     Input::LocalSdp {
                         conn,
-                        sdp: Sdp::offer("v=0"),
+                        sdp: Sdp::offer("v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"),
                     }
                 } else {
                     Input::LocalSdpFailed { conn }

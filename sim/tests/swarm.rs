@@ -340,7 +340,7 @@ fn repeated_open_and_handshake_do_not_get_an_honest_peer_banned() {
             info_hash: swarm_id(&s.secret.site_key(), 1),
             peer_id: PeerId(*b"-PH0001-remotepeer01"),
             offer_id: OfferId(*b"offer-id-0000000001x"),
-            offer: Sdp::offer("x"),
+            offer: Sdp::offer("v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"),
         })),
     );
     let conn = std::iter::from_fn(|| c.poll_output())

@@ -10,8 +10,8 @@ use super::{Client, CloseReason, Event, ManifestSource, Output, new_peer_id};
 use crate::manifest::SignedManifest;
 use crate::scheduler::ConnId;
 use crate::signal::{
-    Announce, AnnounceEvent, AnswerMsg, ClientMessage, InfoHash, Offer, OfferId, PEER_ID_TAKEN,
-    RelayedAnswer, RelayedOffer, Sdp, ServerMessage,
+    Announce, AnnounceEvent, AnswerMsg, ClientMessage, InfoHash, MAX_SDP_CANDIDATES, MAX_SDP_LEN,
+    Offer, OfferId, PEER_ID_TAKEN, RelayedAnswer, RelayedOffer, Sdp, ServerMessage,
 };
 use crate::time::Instant;
 use crate::vec_map::{VecMap, VecSet};
@@ -397,7 +397,10 @@ impl Client {
 
     pub(super) fn on_remote_offer(&mut self, offer: RelayedOffer) {
         let Some(site) = &self.site else { return };
+        // The tracker should have refused a misshapen SDP; a client does not
+        // count on it (the browser would have to parse it).
         if offer.info_hash != site.info_hash
+            || offer.offer.check(MAX_SDP_LEN, MAX_SDP_CANDIDATES).is_err()
             || offer.peer_id == self.peer_id
             || self.banned.contains(&offer.peer_id)
             || self.connected_or_connecting()
@@ -428,6 +431,15 @@ impl Client {
         self.tracker.answers += 1;
         if self.banned.contains(&answer.peer_id) {
             self.close(conn, CloseReason::Duplicate);
+            return;
+        }
+        if answer
+            .answer
+            .check(MAX_SDP_LEN, MAX_SDP_CANDIDATES)
+            .is_err()
+        {
+            // As good as no answer: the offer is abandoned.
+            self.close(conn, CloseReason::Timeout);
             return;
         }
         // Glare: both peers offered at once and each also accepted the

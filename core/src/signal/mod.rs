@@ -163,6 +163,7 @@
 
 mod ids;
 mod raw;
+mod sdp_shape;
 mod serde_codec;
 #[cfg(test)]
 mod tests;
@@ -279,35 +280,19 @@ impl Sdp {
         }
     }
 
-    /// Shape check a tracker applies before relaying (threat T5): at most
-    /// `max_len` bytes, no NUL, every `m=` line a data channel
-    /// (`m=application`), at most `max_candidates` `a=candidate` lines.
+    /// Shape check a tracker applies before relaying and a client before
+    /// applying (threat T5): at most `max_len` bytes, CRLF lines of
+    /// `x=value` without control characters starting with `v=0`, exactly
+    /// one `m=application` section, at most `max_candidates`
+    /// `a=candidate` lines (`signal/sdp_shape.rs` has the rules).
     pub fn check(&self, max_len: usize, max_candidates: usize) -> Result<(), SignalError> {
-        let bad = |reason: String| {
-            Err(SignalError::Invalid {
+        match sdp_shape::shape_error(&self.sdp, max_len, max_candidates) {
+            None => Ok(()),
+            Some(reason) => Err(SignalError::Invalid {
                 field: "sdp",
                 reason,
-            })
-        };
-        if self.sdp.len() > max_len {
-            return bad(format!("{} bytes exceed {max_len}", self.sdp.len()));
+            }),
         }
-        if self.sdp.contains('\0') {
-            return bad("contains NUL".into());
-        }
-        let mut candidates = 0usize;
-        for line in self.sdp.lines() {
-            if line.starts_with("m=") && !line.starts_with("m=application ") {
-                return bad("media other than a data channel".into());
-            }
-            if line.starts_with("a=candidate:") {
-                candidates += 1;
-                if candidates > max_candidates {
-                    return bad(format!("more than {max_candidates} candidates"));
-                }
-            }
-        }
-        Ok(())
     }
 }
 
