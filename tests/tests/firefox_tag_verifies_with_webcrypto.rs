@@ -97,9 +97,10 @@ fn firefox_refuses_a_manifest_whose_signature_does_not_verify() {
     let images = browser.images("v");
     assert_eq!(images.len(), 5);
     let total = peerhost_tests::check::images_match_files(&server.site_dir(), &images);
-    assert_eq!(
-        server.image_bytes_served(),
-        total,
-        "the images came from the origin"
+    // At least once (the test's re-read of each image may reach it again).
+    let origin = server.image_bytes_served();
+    assert!(
+        origin >= total,
+        "the origin served {origin} of {total} image bytes"
     );
 }

@@ -40,10 +40,13 @@ fn firefox_without_rtcpeerconnection_loads_from_origin() {
     let images = browser.images("v");
     assert_eq!(images.len(), 5);
     let total = peerhost_tests::check::images_match_files(&server.site_dir(), &images);
-    assert_eq!(
-        server.image_bytes_served(),
-        total,
-        "every image byte came from the origin"
+    // At least once: the test's own re-read of each image (`images`) may
+    // reach the origin again (seen once in seven runs: 2x); the tag is
+    // not running here, so that is the browser's cache, not peerhost.
+    let origin = server.image_bytes_served();
+    assert!(
+        origin >= total,
+        "the origin served {origin} of {total} image bytes"
     );
     let logs = browser.logs("v");
     assert!(
