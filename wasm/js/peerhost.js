@@ -156,10 +156,7 @@
       var path = /\/$/.test(u.pathname) ? u.pathname + 'index.html' : u.pathname;
       if (u.origin !== location.origin || !listed.has(path) || seen[path]) return;
       seen[path] = true;
-      // Read with the credentials the page loaded it with: Firefox keys its
-      // HTTP cache on them, so an anonymous ('omit') read never finds what
-      // an <img> stored. Nothing leaves the browser (cache only), and only
-      // bytes that match the signed manifest are kept.
+      // Firefox keys its HTTP cache on credentials: read as the page loaded it.
       fetch(u.pathname, { cache: 'only-if-cached', mode: 'same-origin', credentials: 'same-origin' })
         .then(function (r) {
           if (!r.ok || /private|no-store/i.test(r.headers.get('cache-control') || '')) return null;
