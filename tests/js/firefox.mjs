@@ -83,7 +83,8 @@ export async function openFirefox(profile, prefs = {}, initScript) {
     async waitFor(expr, timeoutMs) {
       await page.waitForFunction(expr, { timeout: timeoutMs, polling: 100 });
     },
-    // As Playwright does: a string that evaluates to a function is called.
+    // A string that evaluates to a function is called (as Browser::eval
+    // documents; Playwright's Chromium path returns such a function as null).
     async evaluate(expr) {
       if (typeof expr !== 'string') return await page.evaluate(expr);
       return await page.evaluate(
