@@ -1,5 +1,6 @@
-//! The line protocol to real headless Chromium: `tests/js/browser.mjs`
-//! (playwright-core with Debian's chromium), one JSON command per stdin
+//! The line protocol to real headless browsers: `tests/js/browser.mjs`
+//! (playwright-core with Debian's chromium; puppeteer-core with Debian's
+//! firefox-esr for visitors opened with `engine: "firefox"`), one JSON command per stdin
 //! line, one JSON reply per stdout line (`{id, ok, result|error}`). Used by
 //! the end-to-end tests (`peerhost-tests`) and by
 //! `peerhost bench flash-crowd --browsers`; both need a checkout with
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-/// One node process driving any number of Chromium visitors. Dropping it
+/// One node process driving any number of browser visitors. Dropping it
 /// closes every browser (and kills what is left of the process group).
 pub struct BrowserControl {
     child: Child,

@@ -1,13 +1,17 @@
-// A line-protocol driver for real headless Chromium, used by the Rust
+// A line-protocol driver for real headless browsers, used by the Rust
 // end-to-end tests (tests/src/browser.rs). One JSON command per stdin line,
 // one JSON reply per stdout line: {id, ok, result|error}.
 //
-// Each "visitor" is its own Chromium process with its own profile
-// (launchPersistentContext), so two visitors share nothing but the network.
-// WebRTC over loopback needs --allow-loopback-in-peer-connection and
-// --use-fake-ui-for-media-stream (see shared/reference/toolchain.md §4).
+// Each "visitor" is its own browser process with its own profile, so two
+// visitors share nothing but the network. A visitor is Chromium
+// (playwright-core, launchPersistentContext) unless opened with
+// `engine: "firefox"` (puppeteer-core over WebDriver BiDi, ./firefox.mjs);
+// every op but the CPU profile works the same for both.
+// Chromium's WebRTC over loopback needs --allow-loopback-in-peer-connection
+// and --use-fake-ui-for-media-stream (see shared/reference/toolchain.md §4).
 import { chromium } from 'playwright-core';
 import readline from 'node:readline';
+import { openFirefox } from './firefox.mjs';
 
 const CHROMIUM = process.env.PEERHOST_CHROMIUM || '/usr/bin/chromium';
 const ARGS = [
@@ -17,6 +21,31 @@ const ARGS = [
 ];
 const visitors = new Map();
 
+// A Chromium visitor, with the surface ./firefox.mjs gives a Firefox one.
+async function openChromium(profile, args, initScript) {
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, args: ARGS.concat(args),
+  });
+  if (initScript) await ctx.addInitScript(initScript);
+  const page = ctx.pages()[0] || await ctx.newPage();
+  return {
+    ctx,
+    page,
+    async goto(url, timeoutMs) {
+      await page.goto(url, { waitUntil: 'load', timeout: timeoutMs });
+    },
+    async waitFor(expr, timeoutMs) {
+      await page.waitForFunction(expr, null, { timeout: timeoutMs, polling: 100 });
+    },
+    async evaluate(expr) { return await page.evaluate(expr); },
+    onConsole(push) {
+      page.on('console', (m) => push(`${m.type()}: ${m.text()}`));
+      page.on('pageerror', (e) => push(`pageerror: ${e.message}`));
+    },
+    async close() { await ctx.close(); },
+  };
+}
+
 function visitor(name) {
   const v = visitors.get(name);
   if (!v) throw new Error(`no visitor ${name}`);
@@ -24,38 +53,33 @@ function visitor(name) {
 }
 
 const ops = {
-  async open({ visitor: name, profile, args = [], initScript }) {
-    const ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true, args: ARGS.concat(args),
-    });
-    if (initScript) await ctx.addInitScript(initScript);
-    const page = ctx.pages()[0] || await ctx.newPage();
-    const logs = [];
-    page.on('console', (m) => { if (logs.length < 500) logs.push(`${m.type()}: ${m.text()}`); });
-    page.on('pageerror', (e) => { if (logs.length < 500) logs.push(`pageerror: ${e.message}`); });
-    visitors.set(name, { ctx, page, logs });
+  // `args`: extra Chromium flags; `prefs`: extra Firefox prefs.
+  async open({ visitor: name, profile, engine = 'chromium', args = [], prefs = {}, initScript }) {
+    const v = engine === 'firefox'
+      ? await openFirefox(profile, prefs, initScript)
+      : await openChromium(profile, args, initScript);
+    v.engine = engine;
+    v.logs = [];
+    v.onConsole((line) => { if (v.logs.length < 500) v.logs.push(line); });
+    visitors.set(name, v);
     return true;
   },
   async goto({ visitor: name, url, timeoutMs = 30000 }) {
-    const { page } = visitor(name);
     const t0 = Date.now();
-    await page.goto(url, { waitUntil: 'load', timeout: timeoutMs });
+    await visitor(name).goto(url, timeoutMs);
     return { loadMs: Date.now() - t0 };
   },
   async wait({ visitor: name, expr, timeoutMs = 30000 }) {
-    const { page } = visitor(name);
-    await page.waitForFunction(expr, null, { timeout: timeoutMs, polling: 100 });
+    await visitor(name).waitFor(expr, timeoutMs);
     return true;
   },
   async eval({ visitor: name, expr }) {
-    const { page } = visitor(name);
-    return await page.evaluate(expr);
+    return await visitor(name).evaluate(expr);
   },
   // Every <img>: its path, whether it rendered, and the SHA-256 of its bytes
   // as the page gets them now (through the Service Worker when controlled).
   async images({ visitor: name }) {
-    const { page } = visitor(name);
-    return await page.evaluate(async () => {
+    return await visitor(name).evaluate(async () => {
       const hex = (b) => Array.from(new Uint8Array(b)).map((x) => x.toString(16).padStart(2, '0')).join('');
       const out = [];
       const imgs = Array.from(document.images);
@@ -74,6 +98,7 @@ const ops = {
   // self time (ms), named with their script.
   async profileStart({ visitor: name }) {
     const v = visitor(name);
+    if (!v.ctx) throw new Error('CPU profiles need Chromium (the DevTools Protocol)');
     v.cdp = v.cdp || await v.ctx.newCDPSession(v.page);
     await v.cdp.send('Profiler.enable');
     await v.cdp.send('Profiler.setSamplingInterval', { interval: 100 });
@@ -105,16 +130,16 @@ const ops = {
     return await Promise.all(list.map(async ({ visitor: name, profile }) => {
       try {
         await ops.open({ visitor: name, profile });
-        const { page } = visitor(name);
-        await page.goto(base + first, { waitUntil: 'load', timeout: timeoutMs });
-        await page.waitForFunction(
+        const v = visitor(name);
+        await v.goto(base + first, timeoutMs);
+        await v.waitFor(
           'window.peerhost && peerhost.stats().version > 0 && navigator.serviceWorker.controller !== null',
-          null, { timeout: timeoutMs, polling: 100 });
+          timeoutMs);
         const landedMs = Date.now() - t0;
-        await page.goto(base + then, { waitUntil: 'load', timeout: timeoutMs });
-        await page.waitForFunction(doneExpr, null, { timeout: timeoutMs, polling: 100 });
+        await v.goto(base + then, timeoutMs);
+        await v.waitFor(doneExpr, timeoutMs);
         const doneMs = Date.now() - t0;
-        const stats = await page.evaluate('peerhost.stats()');
+        const stats = await v.evaluate('peerhost.stats()');
         return { visitor: name, ok: true, landedMs, doneMs, stats };
       } catch (e) {
         return { visitor: name, ok: false, error: String(e && e.message || e) };
@@ -126,7 +151,7 @@ const ops = {
   },
   async close({ visitor: name }) {
     const v = visitors.get(name);
-    if (v) { visitors.delete(name); await v.ctx.close(); }
+    if (v) { visitors.delete(name); await v.close(); }
     return true;
   },
 };

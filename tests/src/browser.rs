@@ -1,5 +1,7 @@
-//! Real headless Chromium for end-to-end tests, driven through
-//! `tests/js/browser.mjs` (playwright-core with Debian's chromium).
+//! Real headless browsers for end-to-end tests, driven through
+//! `tests/js/browser.mjs`: Chromium (playwright-core with Debian's
+//! chromium) and Firefox (puppeteer-core over WebDriver BiDi with Debian's
+//! firefox-esr), one process and profile per visitor.
 //!
 //! Browser tests run only inside the loopback-only network namespace that
 //! `cargo xtask test` sets up (`PEERHOST_NETNS=1`): there every ICE
@@ -25,11 +27,43 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// One node process driving any number of Chromium visitors.
+/// Where Firefox is looked for (`PEERHOST_FIREFOX` overrides).
+pub fn firefox_path() -> PathBuf {
+    std::env::var_os("PEERHOST_FIREFOX")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/firefox-esr"))
+}
+
+/// Which browser a visitor runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Debian's chromium through playwright-core.
+    Chromium,
+    /// Debian's firefox-esr through puppeteer-core (WebDriver BiDi).
+    Firefox,
+}
+
+impl Engine {
+    fn name(self) -> &'static str {
+        match self {
+            Engine::Chromium => "chromium",
+            Engine::Firefox => "firefox",
+        }
+    }
+}
+
+/// How a visitor was opened, so [`Browser::reopen`] can start it again.
+struct Opened {
+    profile: String,
+    engine: Engine,
+    prefs: Value,
+}
+
+/// One node process driving any number of visitors.
 pub struct Browser {
     driver: BrowserControl,
     profiles: Vec<tempfile::TempDir>,
-    profile_of: std::collections::HashMap<String, String>,
+    opened: std::collections::HashMap<String, Opened>,
 }
 
 impl Browser {
@@ -39,7 +73,7 @@ impl Browser {
         Browser {
             driver: BrowserControl::launch(&repo_root()).unwrap_or_else(|e| panic!("{e}")),
             profiles: Vec::new(),
-            profile_of: std::collections::HashMap::new(),
+            opened: std::collections::HashMap::new(),
         }
     }
 
@@ -67,18 +101,57 @@ impl Browser {
     /// Launches a visitor whose pages run `init_script` before any of
     /// their own (a test-only way to make a misbehaving peer).
     pub fn open_scripted(&mut self, visitor: &str, args: &[&str], init_script: Option<&str>) {
+        let path = self.new_profile(visitor, Engine::Chromium, json!({}));
+        self.must(json!({"op": "open", "visitor": visitor, "profile": path, "args": args, "initScript": init_script}));
+    }
+
+    /// Launches a Firefox visitor: its own firefox-esr process and fresh
+    /// profile, with the prefs WebRTC over loopback needs
+    /// (`tests/js/firefox.mjs`). Panics if firefox-esr or puppeteer-core
+    /// is missing: a Firefox test never passes by not running.
+    pub fn open_firefox(&mut self, visitor: &str) {
+        self.open_firefox_with(visitor, json!({}), None);
+    }
+
+    /// Launches a Firefox visitor with extra prefs (a JSON object, e.g.
+    /// `{"media.peerconnection.enabled": false}`) and an optional script
+    /// its pages run before any of their own.
+    pub fn open_firefox_with(&mut self, visitor: &str, prefs: Value, init_script: Option<&str>) {
+        let firefox = firefox_path();
+        assert!(
+            firefox.exists(),
+            "{} is missing: install Debian's firefox-esr (cargo xtask test does) to run the Firefox tests",
+            firefox.display()
+        );
+        assert!(
+            repo_root().join("node_modules/puppeteer-core").exists(),
+            "node_modules/puppeteer-core is missing: run `npm ci --ignore-scripts` (cargo xtask test does)"
+        );
+        let path = self.new_profile(visitor, Engine::Firefox, prefs.clone());
+        self.must(json!({"op": "open", "visitor": visitor, "profile": path, "engine": "firefox", "prefs": prefs, "initScript": init_script}));
+    }
+
+    fn new_profile(&mut self, visitor: &str, engine: Engine, prefs: Value) -> String {
         let profile = tempfile::tempdir().expect("profile dir");
         let path = profile.path().to_string_lossy().into_owned();
         self.profiles.push(profile);
-        self.profile_of.insert(visitor.to_owned(), path.clone());
-        self.must(json!({"op": "open", "visitor": visitor, "profile": path, "args": args, "initScript": init_script}));
+        self.opened.insert(
+            visitor.to_owned(),
+            Opened {
+                profile: path.clone(),
+                engine,
+                prefs,
+            },
+        );
+        path
     }
 
     /// Starts `visitor`'s browser again with the profile it had: a
     /// returning visitor (its caches, storage and worker kept).
     pub fn reopen(&mut self, visitor: &str) {
-        let path = self.profile_of.get(visitor).expect("opened before").clone();
-        self.must(json!({"op": "open", "visitor": visitor, "profile": path, "args": []}));
+        let o = self.opened.get(visitor).expect("opened before");
+        let cmd = json!({"op": "open", "visitor": visitor, "profile": o.profile, "engine": o.engine.name(), "prefs": o.prefs, "args": []});
+        self.must(cmd);
     }
 
     /// Lands on `first` (a page without the assets under test), waits until

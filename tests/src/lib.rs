@@ -1,13 +1,15 @@
 //! Shared helpers for peerhost's cross-crate and end-to-end tests.
 //!
-//! - [`browser`]: real headless Chromium visitors (each its own process and
+//! - [`browser`]: real headless Chromium and Firefox visitors (each its own process and
 //!   profile) driven over a line protocol.
 //! - [`check`]: assertions on what a page received.
+//! - [`mixed`]: a swarm of Chromium and Firefox visitors.
 //! - [`server`]: the `peerhost demo` server (origin with byte counters,
 //!   tracker, browser client files) on 127.0.0.1, run on its own thread.
 //! - [`visit`]: visits several tests make.
 
 pub mod browser;
 pub mod check;
+pub mod mixed;
 pub mod server;
 pub mod visit;

@@ -156,7 +156,8 @@
       var path = /\/$/.test(u.pathname) ? u.pathname + 'index.html' : u.pathname;
       if (u.origin !== location.origin || !listed.has(path) || seen[path]) return;
       seen[path] = true;
-      fetch(u.pathname, { cache: 'only-if-cached', mode: 'same-origin', credentials: 'omit' })
+      // Firefox keys its HTTP cache on credentials: read as the page loaded it.
+      fetch(u.pathname, { cache: 'only-if-cached', mode: 'same-origin', credentials: 'same-origin' })
         .then(function (r) {
           if (!r.ok || /private|no-store/i.test(r.headers.get('cache-control') || '')) return null;
           var type = r.headers.get('content-type') || 'application/octet-stream';

@@ -19,7 +19,7 @@ use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{
     Event, MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelInit,
     RtcDataChannelType, RtcIceGatheringState, RtcPeerConnection, RtcPeerConnectionState,
-    RtcSdpType, RtcSessionDescriptionInit,
+    RtcSdpType, RtcSessionDescription, RtcSessionDescriptionInit,
 };
 
 use crate::event::{PageEvent, Sink};
@@ -306,9 +306,14 @@ async fn gathered_sdp(pc: &RtcPeerConnection) -> Result<String, JsValue> {
         sleep(20).await;
         waited += 20;
     }
-    pc.local_description()
-        .map(|d| d.sdp())
-        .ok_or_else(|| JsValue::from_str("no local description"))
+    // Firefox throws from `localDescription` once the connection is closed
+    // (ICE failed and the driver retired it while we waited): read it with
+    // a catch, or the exception escapes the task as an uncaught error.
+    let desc = js_sys::Reflect::get(pc, &JsValue::from_str("localDescription"))?;
+    if desc.is_null() || desc.is_undefined() {
+        return Err(JsValue::from_str("no local description"));
+    }
+    Ok(desc.unchecked_into::<RtcSessionDescription>().sdp())
 }
 
 async fn sleep(ms: i32) {

@@ -151,6 +151,10 @@ fn system_packages(root: &Path) -> Result<(), String> {
     if !Path::new("/usr/bin/chromedriver").exists() {
         missing.push("chromium-driver");
     }
+    // The second browser engine of the end-to-end tests (`firefox_*`).
+    if !Path::new("/usr/bin/firefox-esr").exists() {
+        missing.push("firefox-esr");
+    }
     if !have("ip") && !Path::new("/usr/sbin/ip").exists() && !Path::new("/sbin/ip").exists() {
         missing.push("iproute2");
     }

@@ -315,6 +315,49 @@ fn sdp_check() {
     assert!(Sdp::offer("v=0\0").check(MAX_SDP_LEN, 16).is_err());
 }
 
+/// An offer as Firefox ESR 153 writes it (captured in the loopback-only
+/// namespace, candidates gathered): CRLF lines, session- and media-level
+/// `a=sendrecv`, UDP and TCP-active host candidates for 127.0.0.1 and ::1,
+/// `a=end-of-candidates`, a 1 GiB `a=max-message-size`.
+const FIREFOX_OFFER: &str = "v=0\r\n\
+o=mozilla...THIS_IS_SDPARTA-99.0 4373303037355942546 0 IN IP4 0.0.0.0\r\n\
+s=-\r\n\
+t=0 0\r\n\
+a=sendrecv\r\n\
+a=fingerprint:sha-256 86:A6:6D:CA:6C:A8:D0:4F:CF:61:1D:BF:63:E7:D1:02:B4:29:25:6A:4A:63:B4:9E:D4:BB:3C:DD:F1:AF:DD:DA\r\n\
+a=group:BUNDLE 0\r\n\
+a=ice-options:trickle\r\n\
+a=msid-semantic:WMS *\r\n\
+m=application 37829 UDP/DTLS/SCTP webrtc-datachannel\r\n\
+c=IN IP4 127.0.0.1\r\n\
+a=candidate:0 1 UDP 2122187007 127.0.0.1 37829 typ host\r\n\
+a=candidate:1 1 UDP 2122252543 ::1 35377 typ host\r\n\
+a=candidate:2 1 TCP 2105458943 127.0.0.1 9 typ host tcptype active\r\n\
+a=candidate:3 1 TCP 2105524479 ::1 9 typ host tcptype active\r\n\
+a=sendrecv\r\n\
+a=end-of-candidates\r\n\
+a=ice-pwd:de7f57b9e57508cb74897135df47ce7d\r\n\
+a=ice-ufrag:2f390ac2\r\n\
+a=mid:0\r\n\
+a=setup:actpass\r\n\
+a=sctp-port:5000\r\n\
+a=max-message-size:1073741823\r\n";
+
+#[test]
+fn firefox_sdp_passes_the_check_and_round_trips() {
+    let offer = Sdp::offer(FIREFOX_OFFER);
+    assert_eq!(offer.check(MAX_SDP_LEN, MAX_SDP_CANDIDATES), Ok(()));
+    // Relayed byte for byte: Firefox refuses an SDP whose lines changed.
+    let msg = ServerMessage::Offer(RelayedOffer {
+        info_hash: InfoHash([5; 20]),
+        peer_id: PeerId([7; 20]),
+        offer_id: OfferId([9; 20]),
+        offer: offer.clone(),
+    });
+    let back = ServerMessage::from_json(&msg.to_json()).expect("parses");
+    assert_eq!(back, msg);
+}
+
 #[test]
 fn update_event_is_omitted_and_absent_means_update() {
     let m = &sample_clients()[1];
