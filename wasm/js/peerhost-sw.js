@@ -315,9 +315,16 @@ function withFallback(net, alt, timeoutMs) {
 // (see docs/browser.md) after setting self.PEERHOST_SW_MANUAL = true.
 function onFetch(e) {
   var req = e.request;
+  if (removed) {
+    // Chromium keeps an unregistered worker while a page it controlled is
+    // alive (also in the back/forward cache) and may hand it the next
+    // navigation: unregister again, and answer nothing.
+    if (STANDALONE && req.mode === 'navigate') e.waitUntil(self.registration.unregister().catch(noop));
+    return false;
+  }
   // Only GETs; range requests and cache-only reads (the page adopting what
   // the HTTP cache holds) are the browser's business.
-  if (removed || req.method !== 'GET' || req.headers.has('range') || req.cache === 'only-if-cached') return false;
+  if (req.method !== 'GET' || req.headers.has('range') || req.cache === 'only-if-cached') return false;
   var url = new URL(req.url);
   if (url.origin !== self.location.origin) return false;
   if (req.mode === 'navigate') {
@@ -366,7 +373,13 @@ function clientFile(req) {
 function navigate(e, req, url) {
   var preloaded = Promise.resolve(e.preloadResponse).then(function (p) { return p || fetch(req); });
   return loadState().then(function (st) {
-    if (!st.active || removed) return preloaded;
+    if (removed) return preloaded;
+    if (!st.active) {
+      // Nothing known (first install, or a worker the browser kept after
+      // it unregistered): pass through, and check the site if no loader speaks.
+      e.waitUntil(preloaded.then(function () { return awaitTag(e.resultingClientId); }, noop));
+      return preloaded;
+    }
     var path = url.pathname;
     var page = /\/$/.test(path) ? path + 'index.html' : path;
     var listed = st.paths.has(page);
