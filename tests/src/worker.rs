@@ -1,9 +1,30 @@
 //! What peerhost's Service Worker holds in a visitor's browser: the copies
 //! it kept and the workers registered, read through the page's own APIs.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::browser::Browser;
+
+/// Waits until the JS expression, a promise included, yields `true`,
+/// polling every 100 ms for at most `timeout`. ([`Browser::wait`] does not
+/// await a promise: any promise counts as truthy there.)
+pub fn wait_true(
+    browser: &mut Browser,
+    visitor: &str,
+    expr: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        if browser.eval(visitor, expr) == true {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            return Err(format!("still not true after {timeout:?}: {expr}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
 
 /// The worker's cache of kept pages and assets.
 pub const KEPT: &str = "peerhost-assets";
@@ -25,13 +46,13 @@ pub fn kept_paths(browser: &mut Browser, visitor: &str) -> Vec<String> {
 
 /// Waits (bounded) until `path` is kept.
 pub fn wait_kept(browser: &mut Browser, visitor: &str, path: &str) {
-    browser
-        .wait(
-            visitor,
-            &format!("caches.open('{KEPT}').then(c => c.match('{path}')).then(Boolean)"),
-            Duration::from_secs(20),
-        )
-        .unwrap_or_else(|e| panic!("{path} was never kept for {visitor}: {e}"));
+    wait_true(
+        browser,
+        visitor,
+        &format!("caches.open('{KEPT}').then(c => c.match('{path}')).then(Boolean)"),
+        Duration::from_secs(20),
+    )
+    .unwrap_or_else(|e| panic!("{path} was never kept for {visitor}: {e}"));
 }
 
 /// A round trip through the worker's keeping: drops the kept copy of the
