@@ -89,7 +89,8 @@ var directSince = 0;
 // until a page running peerhost has told the worker what the site lists.
 var state = null;
 var limitedKept = false;
-// The site dropped peerhost, or the visitor opted out: handle nothing.
+// Why peerhost handles nothing here: 'dropped' (the site's manifest is
+// gone), 'opted-out'; false while it runs.
 var removed = false;
 // Windows that never acked an ask: not asked again until they speak.
 var silent = new Set();
@@ -132,7 +133,7 @@ self.addEventListener('message', function (e) {
   var m = e.data;
   if (e.source && e.source.id) heardFrom(e.source.id);
   if (m && m.type === 'peerhost-opt-out') {
-    e.waitUntil(standDown());
+    e.waitUntil(standDown('opted-out'));
     return;
   }
   if (m && m.type === 'peerhost-listening' && e.source) {
@@ -140,6 +141,9 @@ self.addEventListener('message', function (e) {
     return;
   }
   if (!m || m.type !== 'peerhost-ready' || !Array.isArray(m.paths)) return;
+  // A tab opened before the site dropped peerhost does not bring it back;
+  // a visitor who opts in again does.
+  if (removed === 'dropped') return;
   removed = false;
   var manifest = typeof m.manifest === 'string' ? m.manifest : null;
   state = {
@@ -188,8 +192,8 @@ function loadState() {
 // The site dropped peerhost or the visitor opted out: forget everything
 // kept, stop handling requests, and unregister (only when this file is the
 // worker: imported into the site's own worker, that worker stays).
-function standDown() {
-  removed = true;
+function standDown(why) {
+  removed = why;
   state = emptyState();
   var jobs = [META, ASSETS, CLIENT_FILES].map(function (n) { return caches.delete(n).catch(noop); });
   if (STANDALONE) jobs.push(self.registration.unregister().catch(noop));
@@ -204,7 +208,7 @@ function checkRemoval() {
   lastCheck = Date.now();
   var url = (state && state.manifest) || '/peerhost.json';
   checking = fetch(url, { cache: 'no-store', credentials: 'omit' }).then(function (r) {
-    if (r.status === 404 || r.status === 410) return standDown();
+    if (r.status === 404 || r.status === 410) return standDown('dropped');
     return null;
   }, noop).then(function () { checking = null; });
   return checking;
