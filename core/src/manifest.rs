@@ -1022,11 +1022,17 @@ pub enum Accepted {
 /// The current manifest changes only after every check passes. A driver
 /// that persists [`ManifestGuard::floor`] across visits and restores it with
 /// [`ManifestGuard::with_floor`] refuses replays of older versions even
-/// before it has seen the current one again.
+/// before it has seen the current one again. Persisting
+/// [`ManifestGuard::floor_digest`] too (restored with
+/// [`ManifestGuard::pin_floor_digest`]) also refuses a different manifest
+/// of the floor version itself: a version alone would let the same number
+/// with other contents through after a reload.
 #[derive(Debug, Clone)]
 pub struct ManifestGuard {
     site_key: SiteKey,
     floor: u64,
+    /// The digest of the restored floor version's manifest, if persisted.
+    floor_digest: Option<Digest>,
     current: Option<VerifiedManifest>,
 }
 
@@ -1041,7 +1047,25 @@ impl ManifestGuard {
         ManifestGuard {
             site_key,
             floor,
+            floor_digest: None,
             current: None,
+        }
+    }
+
+    /// Restores the digest of the floor version's manifest: a manifest of
+    /// that version with any other digest is then refused as
+    /// [`ManifestError::Equivocation`].
+    pub fn pin_floor_digest(&mut self, digest: Digest) {
+        self.floor_digest = Some(digest);
+    }
+
+    /// The digest of the manifest of version [`ManifestGuard::floor`], to
+    /// persist with it; `None` if it is not known (a floor restored without
+    /// its digest, nothing accepted since).
+    pub fn floor_digest(&self) -> Option<Digest> {
+        match &self.current {
+            Some(c) if c.version() >= self.floor => Some(c.digest()),
+            _ => self.floor_digest,
         }
     }
 
@@ -1103,6 +1127,12 @@ impl ManifestGuard {
                 offered: version,
                 current: self.floor,
             });
+        } else if version == self.floor
+            && self
+                .floor_digest
+                .is_some_and(|pinned| pinned != verified.digest())
+        {
+            return Err(ManifestError::Equivocation { version });
         }
         let previous = self.current.as_ref().map(VerifiedManifest::version);
         self.current = Some(verified);

@@ -245,6 +245,60 @@ fn a_version_below_a_restored_floor_is_a_rollback() {
 }
 
 #[test]
+fn the_floor_version_with_other_content_is_refused_after_a_restore() {
+    let s = site(1);
+    let first = signed(&s, 5);
+    let other = Manifest {
+        flags: FLAG_ORIGIN_UNDER_PRESSURE,
+        ..manifest(&s, 5)
+    }
+    .sign(&s)
+    .expect("valid");
+    // One visit: what it persists is the version and the digest.
+    let mut visit = ManifestGuard::new(s.site_key());
+    visit.accept(&first, now()).expect("accepted");
+    assert_eq!(visit.floor(), 5);
+    let digest = visit.floor_digest().expect("the floor's digest is known");
+    assert_eq!(digest, first.digest());
+
+    // The next visit restores both: the other version 5 is refused, the
+    // same one is accepted, and a newer one moves the digest with it.
+    let mut next = ManifestGuard::with_floor(s.site_key(), 5);
+    assert_eq!(next.floor_digest(), None, "a bare version knows no digest");
+    next.pin_floor_digest(digest);
+    assert_eq!(
+        next.accept(&other, now()),
+        Err(ManifestError::Equivocation { version: 5 })
+    );
+    assert!(next.current().is_none());
+    assert_eq!(next.floor_digest(), Some(digest));
+    assert_eq!(
+        next.accept(&first, now()),
+        Ok(Accepted::Newer { previous: None })
+    );
+    let six = signed(&s, 6);
+    next.accept(&six, now()).expect("newer");
+    assert_eq!(next.floor_digest(), Some(six.digest()));
+
+    // Without the digest (the old floor) the other version 5 got through.
+    let mut bare = ManifestGuard::with_floor(s.site_key(), 5);
+    assert_eq!(
+        bare.accept(&other, now()),
+        Ok(Accepted::Newer { previous: None })
+    );
+}
+
+#[test]
+fn digests_read_back_from_hex() {
+    let d = Digest::of(b"peerhost");
+    assert_eq!(Digest::from_hex(&d.to_hex()), Some(d));
+    assert_eq!(Digest::from_hex(&d.to_hex().to_uppercase()), Some(d));
+    assert_eq!(Digest::from_hex(&d.to_hex()[1..]), None);
+    assert_eq!(Digest::from_hex(&format!("{}zz", &d.to_hex()[2..])), None);
+    assert_eq!(Digest::from_hex(&"\u{e9}".repeat(32)), None);
+}
+
+#[test]
 fn the_same_version_with_other_content_is_equivocation() {
     let s = site(1);
     let mut guard = ManifestGuard::new(s.site_key());

@@ -117,6 +117,10 @@ pub struct DemoOptions {
     pub web_dir: Option<PathBuf>,
     /// Run the tracker at `/tracker` (off: the tag's tracker URL fails).
     pub tracker: bool,
+    /// More origin routes, answered before the site's files and behind the
+    /// same down switch (tests add dynamic endpoints: a cookie-bearing API,
+    /// a page served `no-store`).
+    pub extra_routes: Option<Router>,
 }
 
 impl Default for DemoOptions {
@@ -125,6 +129,7 @@ impl Default for DemoOptions {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             web_dir: None,
             tracker: true,
+            extra_routes: None,
         }
     }
 }
@@ -174,10 +179,13 @@ pub fn app(
     web_dir: Option<&Path>,
     tracker: Option<peerhost_tracker::AppState>,
     switch: Arc<OriginSwitch>,
+    extra_routes: Option<Router>,
 ) -> Router {
-    let site = origin::router(site_dir, counters)
-        .route(API_NOW, axum::routing::get(api_now))
-        .layer(middleware::from_fn_with_state(switch, origin_gate));
+    let mut site = origin::router(site_dir, counters).route(API_NOW, axum::routing::get(api_now));
+    if let Some(extra) = extra_routes {
+        site = site.merge(extra);
+    }
+    let site = site.layer(middleware::from_fn_with_state(switch, origin_gate));
     let mut app = Router::new();
     if let Some(web) = web_dir {
         app = app
@@ -307,6 +315,7 @@ pub async fn start(options: DemoOptions) -> anyhow::Result<RunningDemo> {
         with_client.then_some(web_dir.as_path()),
         tracker,
         switch.clone(),
+        options.extra_routes,
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(listener, router, async {

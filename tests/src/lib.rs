@@ -7,9 +7,11 @@
 //! - [`server`]: the `peerhost demo` server (origin with byte counters,
 //!   tracker, browser client files) on 127.0.0.1, run on its own thread.
 //! - [`visit`]: visits several tests make.
+//! - [`worker`]: what the Service Worker kept and which workers are registered.
 
 pub mod browser;
 pub mod check;
 pub mod mixed;
 pub mod server;
 pub mod visit;
+pub mod worker;

@@ -115,6 +115,29 @@ impl TestServer {
         .signed
     }
 
+    /// [`TestServer::republish`] with an explicit version number, even one
+    /// not above the current (e.g. the same number again with other
+    /// contents, as a stolen key could sign): `publish` refuses that, so the
+    /// old manifest is removed first.
+    pub fn republish_as(&self, changes: &[(&str, Vec<u8>)], version: u64) -> SignedManifest {
+        let dir = self.site_dir();
+        for (path, bytes) in changes {
+            std::fs::write(dir.join(path), bytes).expect("write site file");
+        }
+        std::fs::remove_file(dir.join(peerhost_core::manifest::FILE_NAME)).expect("old manifest");
+        peerhost_site::publish::publish(
+            &dir,
+            &peerhost_site::demo::demo_secret(),
+            &peerhost_site::publish::Options {
+                version: Some(version),
+                ..Default::default()
+            },
+            &indicatif::ProgressBar::hidden(),
+        )
+        .expect("publish")
+        .signed
+    }
+
     /// Sends `signed` to the demo's tracker as `peerhost push` does;
     /// returns the version it holds, or its one-line refusal.
     pub fn push(&self, signed: &SignedManifest) -> Result<u64, String> {

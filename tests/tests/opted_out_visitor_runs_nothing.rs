@@ -9,6 +9,7 @@ use peerhost_tests::browser::{Browser, browser_tests_enabled};
 use peerhost_tests::check::images_match_files;
 use peerhost_tests::server::TestServer;
 use peerhost_tests::visit::seed_plates;
+use peerhost_tests::worker::wait_true;
 
 const WORKERS: &str = "navigator.serviceWorker.getRegistrations().then(r => r.length)";
 
@@ -24,13 +25,13 @@ fn opted_out_visitor_runs_nothing() {
     browser.open("a");
     seed_plates(&mut browser, &server, "a", "/plates.html");
     browser.eval("a", "peerhost.optOut()");
-    browser
-        .wait(
-            "a",
-            &format!("{WORKERS}.then(n => n === 0)"),
-            Duration::from_secs(10),
-        )
-        .expect("opting out unregisters the Service Worker");
+    wait_true(
+        &mut browser,
+        "a",
+        &format!("{WORKERS}.then(n => n === 0)"),
+        Duration::from_secs(10),
+    )
+    .expect("opting out unregisters the Service Worker");
 
     // After a browser restart the choice holds and the page still works.
     browser.close("a");

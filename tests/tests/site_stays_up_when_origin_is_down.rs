@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use peerhost_tests::browser::{Browser, browser_tests_enabled};
 use peerhost_tests::server::TestServer;
+use peerhost_tests::worker::wait_true;
 use sha2::{Digest as _, Sha256};
 
 #[test]
@@ -23,8 +24,8 @@ fn site_stays_up_when_origin_is_down() {
     browser.open("a");
     browser.visit_via_worker("a", &base, "/about.html", "/plates.html");
     assert_eq!(browser.images("a").len(), 5);
-    browser
-        .wait(
+    wait_true(
+            &mut browser,
             "a",
             "caches.open('peerhost-assets').then(c => Promise.all(['/plates.html', '/img/lichen.jpg', '/style.css'].map(p => c.match(p)))).then(rs => rs.every(Boolean))",
             Duration::from_secs(20),

@@ -21,8 +21,10 @@
  * Safari 17 —, no tracker, a bad manifest) leaves the page exactly as
  * without the tag: every request goes to the origin as usual. The API on window.peerhost:
  *   peerhost.fetch(url) -> Promise<Response>   listed assets via peers/origin, others via fetch()
- *   peerhost.stats()    -> object              bytes from peers/origin, peers, per asset
- *   peerhost.optOut() / peerhost.optIn()        persisted in localStorage
+ *   peerhost.stats()    -> object              bytes from peers/origin, peers, per asset;
+ *                                               {running: false, reason} when it stopped
+ *   peerhost.optOut() / peerhost.optIn()        persisted in localStorage; optOut
+ *                                               unregisters peerhost-sw.js only
  *   peerhost.ready      -> Promise<boolean>     whether peerhost runs in this page
  * Events on window:
  *   'peerhost:version'  detail {version, previous}: a newer signed manifest became
@@ -41,6 +43,8 @@
   var listed = new Set();
   var queue = [];
   var resolveReady;
+  // Why peerhost does not run in this page (stats().reason), once it stopped.
+  var stoppedBecause = null;
   var ready = new Promise(function (r) { resolveReady = r; });
 
   function log() {
@@ -79,19 +83,36 @@
       }
       return fetch(input, init);
     },
-    stats: function () { return client ? client.stats() : { running: false }; },
+    stats: function () { return client ? client.stats() : { running: false, reason: stoppedBecause }; },
     optOut: function () {
       try { localStorage.setItem(OPT_OUT, '1'); } catch (e) { /* storage blocked */ }
       if (client) { client.close(); client = null; }
-      if (navigator.serviceWorker) {
-        navigator.serviceWorker.getRegistrations().then(function (regs) {
-          regs.forEach(function (r) { r.unregister(); });
-        });
-      }
+      stoppedBecause = 'opted out';
+      standDownWorkers();
     },
     optIn: function () { try { localStorage.removeItem(OPT_OUT); } catch (e) { /* ignore */ } },
   };
   window.peerhost = api;
+
+  // Opting out: unregister peerhost's own worker (its script is
+  // peerhost-sw.js) and tell a site worker that imports it to stand down;
+  // the site's other workers are none of peerhost's business.
+  function standDownWorkers() {
+    if (!navigator.serviceWorker) return;
+    var ours = new URL(data.sw && data.sw !== 'off' ? data.sw : '/peerhost-sw.js', location.href).href;
+    navigator.serviceWorker.getRegistrations().then(function (regs) {
+      regs.forEach(function (r) {
+        var w = r.active || r.waiting || r.installing;
+        if (!w) return;
+        if (/\/peerhost-sw\.js$/.test(new URL(w.scriptURL).pathname)) {
+          // It deletes what it kept, then it goes.
+          w.postMessage({ type: 'peerhost-opt-out' });
+          r.unregister();
+        }
+        else if (w.scriptURL === ours) w.postMessage({ type: 'peerhost-opt-out' });
+      });
+    });
+  }
 
   // The Service Worker asks this page for listed assets. Answer "ack" at once
   // so it waits for us, then the bytes (or an error, and it goes to the origin).
@@ -184,6 +205,25 @@
     });
   }
 
+  // The rollback floor: the highest version accepted and the digest of its
+  // manifest, so that a reload refuses an older version and also another
+  // manifest under the same version. (A bare number is an older loader's.)
+  function loadFloor() {
+    var raw = null;
+    try { raw = localStorage.getItem(floorKey); } catch (e) { /* ignore */ }
+    if (!raw) return { version: 0 };
+    try {
+      var f = JSON.parse(raw);
+      if (typeof f === 'number') return { version: f };
+      return { version: Number(f.version) || 0, digest: typeof f.digest === 'string' ? f.digest : undefined };
+    } catch (e) { return { version: 0 }; }
+  }
+
+  function saveFloor() {
+    var floor = { version: client.versionFloor(), digest: client.versionFloorDigest() };
+    try { localStorage.setItem(floorKey, JSON.stringify(floor)); } catch (e) { /* ignore */ }
+  }
+
   // A newer version became current (tracker push or a peer's offer): list
   // its assets, raise the stored floor, tell the worker and the site.
   var version = 0;
@@ -194,7 +234,7 @@
     var previous = version;
     version = v;
     listed = new Set(client.listedPaths());
-    try { localStorage.setItem(floorKey, String(client.versionFloor())); } catch (e) { /* ignore */ }
+    saveFloor();
     if (previous) {
       log('now on manifest version', v);
       announceToWorker();
@@ -242,8 +282,7 @@
     // Signatures and pieces are checked with WebCrypto (https:// or localhost only).
     if (!window.crypto || !crypto.subtle) throw new Error('crypto.subtle unavailable');
     floorKey = 'peerhost.floor.' + data.siteKey;
-    var floor = 0;
-    try { floor = Number(localStorage.getItem(floorKey)) || 0; } catch (e) { /* ignore */ }
+    var floor = loadFloor();
     var leechOnly = meteredOrSaving();
     var manifestUrl = data.manifest || '/peerhost.json';
     manifestPath = new URL(manifestUrl, location.href).pathname;
@@ -259,7 +298,8 @@
       client = new mod.Peerhost({
         siteKey: data.siteKey,
         tracker: trackerUrl(),
-        floorVersion: floor,
+        floorVersion: floor.version,
+        floorDigest: floor.digest,
         leechOnly: leechOnly,
         maxPeers: num(data.maxPeers, 8),
         uploadBytesPerSec: num(data.uploadRate, 1048576),
@@ -272,7 +312,7 @@
       return client.loadManifest(text, serverDate);
     }).then(function (v) {
       version = v;
-      try { localStorage.setItem(floorKey, String(client.versionFloor())); } catch (e) { /* ignore */ }
+      saveFloor();
       listed = new Set(client.listedPaths());
       log('manifest version', version, 'with', listed.size, 'assets');
       watchVisibility(num(data.hiddenStop, 30) * 1000, leechOnly);
@@ -301,7 +341,11 @@
   }
 
   function disabled(e) {
-    log('disabled:', e && e.message || e);
+    stoppedBecause = String(e && e.message || e);
+    log('disabled:', stoppedBecause);
+    if (/Equivocation|differs from the accepted manifest/.test(stoppedBecause)) {
+      console.warn('[peerhost] refused the manifest:', stoppedBecause);
+    }
     if (client) { try { client.close(); } catch (x) { /* ignore */ } }
     client = null;
     queue.splice(0).forEach(function (f) { f(); });

@@ -39,7 +39,9 @@ pub struct Peerhost {
 impl Peerhost {
     /// Starts a client. `options`: `siteKey` (required, base64url), and
     /// optionally `tracker` (ws:// URL), `floorVersion` (highest version
-    /// seen on an earlier visit), `maxPeers`, `uploadBytesPerSec`,
+    /// seen on an earlier visit), `floorDigest` (hex SHA-256 of that
+    /// version's manifest, from [`Peerhost::version_floor_digest`]: that
+    /// version with other contents is then refused), `maxPeers`, `uploadBytesPerSec`,
     /// `uploadTotalBytes`, `leechOnly`, `switchDelaySecs`.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<Peerhost, JsError> {
@@ -79,13 +81,20 @@ impl Peerhost {
             *b = (js_sys::Math::random() * 256.0) as u8;
         }
         let epoch = now_ms();
-        let client = Client::new(
+        let mut client = Client::new(
             config,
             site_key,
             floor,
             u64::from_le_bytes(seed),
             peerhost_core::time::Instant(0),
         );
+        if let Some(hex) = opt_str(&options, "floorDigest") {
+            // A stored floor that does not parse is ignored, not fatal: the
+            // version alone still refuses every older manifest.
+            if let Some(d) = peerhost_core::piece::Digest::from_hex(&hex) {
+                client.pin_floor_digest(d);
+            }
+        }
         let driver = PageDriver::new(client, epoch, opt_str(&options, "tracker"));
         Ok(Peerhost { driver })
     }
@@ -167,6 +176,17 @@ impl Peerhost {
     #[wasm_bindgen(js_name = versionFloor)]
     pub fn version_floor(&self) -> f64 {
         self.driver.borrow().client.version_floor() as f64
+    }
+
+    /// Hex SHA-256 of the floor version's manifest, to persist with
+    /// [`Peerhost::version_floor`] (`undefined` if not known).
+    #[wasm_bindgen(js_name = versionFloorDigest)]
+    pub fn version_floor_digest(&self) -> Option<String> {
+        self.driver
+            .borrow()
+            .client
+            .version_floor_digest()
+            .map(|d| d.to_hex())
     }
 
     /// Figures for people and tests, as a plain object.

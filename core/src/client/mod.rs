@@ -105,6 +105,7 @@ use std::collections::VecDeque;
 #[cfg(doc)]
 use crate::manifest::ManifestError;
 use crate::manifest::{ManifestGuard, SiteKey, VerifiedManifest};
+use crate::piece::Digest;
 use crate::rng::Rng;
 use crate::scheduler::ConnId;
 use crate::signal::PeerId;
@@ -270,6 +271,19 @@ impl Client {
     /// The highest manifest version accepted, to persist across visits.
     pub fn version_floor(&self) -> u64 {
         self.guard.floor()
+    }
+
+    /// The digest of the floor version's manifest, to persist with
+    /// [`Client::version_floor`] (see [`ManifestGuard::floor_digest`]).
+    pub fn version_floor_digest(&self) -> Option<Digest> {
+        self.guard.floor_digest()
+    }
+
+    /// Restores the persisted digest of the floor version's manifest,
+    /// before any manifest is loaded: that version with other contents is
+    /// then refused.
+    pub fn pin_floor_digest(&mut self, digest: Digest) {
+        self.guard.pin_floor_digest(digest);
     }
 
     /// Running figures.
