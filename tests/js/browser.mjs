@@ -69,9 +69,23 @@ const ops = {
     await visitor(name).goto(url, timeoutMs);
     return { loadMs: Date.now() - t0 };
   },
+  // Polls `expr` every 100 ms until its value is truthy, awaiting it first
+  // when it is a promise (a bare waitForFunction counts a pending promise
+  // as truthy). A throw counts as not yet; the last one is in the error.
   async wait({ visitor: name, expr, timeoutMs = 30000 }) {
-    await visitor(name).waitFor(expr, timeoutMs);
-    return true;
+    const v = visitor(name);
+    const until = Date.now() + timeoutMs;
+    let last = 'falsy';
+    for (;;) {
+      try {
+        if (await v.evaluate(expr)) return true;
+        last = 'falsy';
+      } catch (e) {
+        last = String(e && e.message || e).slice(0, 300);
+      }
+      if (Date.now() >= until) throw new Error(`timeout ${timeoutMs} ms waiting for ${expr} (last: ${last})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   },
   async eval({ visitor: name, expr }) {
     return await visitor(name).evaluate(expr);

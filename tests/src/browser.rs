@@ -186,9 +186,9 @@ impl Browser {
             .unwrap_or(0)
     }
 
-    /// Waits until the JS expression is truthy in the page. A promise is
-    /// not awaited (any promise is truthy): for one, use
-    /// [`crate::worker::wait_true`].
+    /// Waits until the JS expression is truthy in the page, polling every
+    /// 100 ms; a promise is awaited first (so `caches.has(…)` works), and a
+    /// throw counts as "not yet".
     pub fn wait(&mut self, visitor: &str, expr: &str, timeout: Duration) -> Result<(), String> {
         self.cmd(json!({"op": "wait", "visitor": visitor, "expr": expr, "timeoutMs": timeout.as_millis() as u64}))
             .map(|_| ())
