@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use peerhost_core::signal::{ClientMessage, ServerMessage};
 use peerhost_tracker::config::Config;
@@ -31,8 +29,10 @@ async fn manifest_push_reaches_only_that_sites_subscribers() {
         .await;
     let mut bystander = t.client().await;
 
-    // Subscriptions are processed in order; publish after they are in.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Publish only once every subscription is in (a round trip each).
+    for c in subs.iter_mut().chain([&mut other]) {
+        assert_eq!(c.round_trip().await, vec![]);
+    }
     let mut publisher = Client::connect(&format!("ws://{}/publish", t.addr)).await;
     let bytes = signed_manifest(7, 3);
     publisher
@@ -57,24 +57,16 @@ async fn manifest_push_reaches_only_that_sites_subscribers() {
             }
             m => panic!("expected a push, got {m:?}"),
         }
-        assert!(
-            c.try_recv(Duration::from_millis(100)).await.is_none(),
-            "pushed once"
-        );
+        assert_eq!(c.round_trip().await, vec![], "pushed once");
     }
-    assert!(other.try_recv(Duration::from_millis(200)).await.is_none());
-    assert!(
-        bystander
-            .try_recv(Duration::from_millis(200))
-            .await
-            .is_none()
+    // The publish was answered, so every push it made is queued already.
+    assert_eq!(
+        other.round_trip().await,
+        vec![],
+        "another site's subscriber"
     );
-    assert!(
-        publisher
-            .try_recv(Duration::from_millis(100))
-            .await
-            .is_none()
-    );
+    assert_eq!(bystander.round_trip().await, vec![], "not subscribed");
+    assert_eq!(publisher.round_trip().await, vec![], "the publisher");
 
     // A late subscriber behind the current version gets it at once.
     let mut late = t.client().await;

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use peerhost_core::signal::{ClientMessage, ServerMessage};
 use peerhost_tracker::config::Config;
@@ -18,7 +16,11 @@ async fn rollback_publish_is_refused() {
         have_version: 0,
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        sub.round_trip().await,
+        vec![],
+        "subscribed, nothing held yet"
+    );
 
     let mut publisher = Client::connect(&format!("ws://{}/publish", t.addr)).await;
     publisher
@@ -53,10 +55,8 @@ async fn rollback_publish_is_refused() {
             m => panic!("expected a refusal, got {m:?}"),
         }
     }
-    assert!(
-        sub.try_recv(Duration::from_millis(200)).await.is_none(),
-        "nothing pushed"
-    );
+    // The refusals are answered, so a push would already be queued.
+    assert_eq!(sub.round_trip().await, vec![], "nothing pushed");
     assert_eq!(t.state.metrics().rejects(Reason::ManifestRollback), 3);
 
     // A tampered manifest is refused as invalid.

@@ -145,6 +145,28 @@ impl Client {
         }
     }
 
+    /// A round trip on this connection: sends a scrape and returns every
+    /// message that arrived before its answer. The tracker handles one
+    /// connection's messages in order and writes each connection's replies
+    /// and pushes in one queue, so afterwards (a) everything sent before
+    /// is handled (a barrier, instead of a sleep), and (b) any push caused
+    /// by something another connection finished before the call is in the
+    /// returned list (proof of absence, instead of a silence window).
+    pub async fn round_trip(&mut self) -> Vec<ServerMessage> {
+        self.send(&ClientMessage::Scrape {
+            info_hashes: vec![swarm(250)],
+        })
+        .await;
+        let mut before = Vec::new();
+        for _ in 0..64 {
+            match self.recv().await {
+                ServerMessage::ScrapeResponse { .. } => return before,
+                m => before.push(m),
+            }
+        }
+        panic!("no scrape answer after 64 messages: {before:?}")
+    }
+
     /// Whether the tracker closed this connection within `wait`.
     pub async fn closed_within(&mut self, wait: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + wait;
