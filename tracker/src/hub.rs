@@ -211,7 +211,7 @@ impl Hub {
             ClientMessage::Announce(a) => {
                 match self
                     .swarms
-                    .announce(now.mono, rng, socket, from, a, &mut out.messages)
+                    .announce(now.mono, rng, socket, from, a, &[], &mut out.messages)
                 {
                     Ok(o) => return Ok(Handled::Announced(o)),
                     Err(rej) => (
