@@ -27,11 +27,11 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use indexmap::IndexMap;
+use peerhost_core::ice::IceServer;
 use peerhost_core::signal::{
     Announce, AnnounceEvent, AnswerMsg, InfoHash, OfferId, PeerId, RelayedAnswer, RelayedOffer,
     ScrapeFile, ServerMessage, SignalError,
 };
-use peerhost_core::ice::IceServer;
 use peerhost_core::time::Instant;
 use rand::Rng;
 
