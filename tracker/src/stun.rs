@@ -6,7 +6,7 @@
 //! it on. It keeps no state: each datagram is decoded with webrtc-rs's
 //! `rtc-stun` codec, and a well-formed Binding request gets one success
 //! response with XOR-MAPPED-ADDRESS (and FINGERPRINT); anything else is
-//! dropped unanswered. A response is at most 44 bytes for a request of at
+//! dropped unanswered. A response is at most 52 bytes for a request of at
 //! least 20, so a spoofed source gains little as a reflector.
 
 use std::net::SocketAddr;
@@ -109,6 +109,11 @@ mod tests {
         let mut got = XorMappedAddress::default();
         got.get_from(&m).unwrap();
         assert_eq!(SocketAddr::new(got.ip, got.port), from);
+        let v6: SocketAddr = "[2001:db8::7]:40000".parse().unwrap();
+        assert!(
+            binding_response(&request(), v6).unwrap().len() <= 52,
+            "the largest answer, as the module doc says"
+        );
     }
 
     #[test]
