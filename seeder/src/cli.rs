@@ -150,3 +150,52 @@ async fn shutdown_signal() {
         () = term => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        seed: SeedArgs,
+    }
+
+    fn parse(extra: &[&str]) -> Result<SeedArgs, clap::Error> {
+        let base = ["seed", "--tracker", "ws://127.0.0.1:1/", "--site", "x"];
+        Cmd::try_parse_from(base.iter().chain(extra)).map(|c| c.seed)
+    }
+
+    #[test]
+    fn turn_urls_get_the_credentials_and_stun_urls_do_not() {
+        let a = parse(&[
+            "--ice-server",
+            "stun:192.0.2.1:3478",
+            "--ice-server",
+            "turn:192.0.2.1:3478?transport=udp",
+            "--ice-username",
+            "u",
+            "--ice-credential",
+            "c",
+            "--relay-only",
+        ])
+        .unwrap();
+        let list = a.ice_server_list().unwrap();
+        assert_eq!(list[0], IceServer::url("stun:192.0.2.1:3478"));
+        assert_eq!(list[1].username.as_deref(), Some("u"));
+        assert_eq!(list[1].credential.as_deref(), Some("c"));
+        assert!(a.relay_only);
+        assert!(parse(&[]).unwrap().ice_server_list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_ice_servers_are_refused_at_start() {
+        let no_creds = parse(&["--ice-server", "turn:192.0.2.1"]).unwrap();
+        assert!(no_creds.ice_server_list().is_err());
+        let scheme = parse(&["--ice-server", "http://192.0.2.1"]).unwrap();
+        assert!(scheme.ice_server_list().is_err());
+        assert!(parse(&["--ice-username", "u"]).is_err(), "both or neither");
+    }
+}
