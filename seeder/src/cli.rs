@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use peerhost_core::ice::{IceServer, check_servers};
 use peerhost_core::manifest::SiteKey;
 
 use crate::Seeder;
@@ -59,6 +60,48 @@ pub struct SeedArgs {
     /// DIR/peerhost.json for a site directory).
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub refresh_secs: u64,
+    /// A STUN or TURN server for WebRTC (`stun:HOST:PORT`,
+    /// `turn:HOST:PORT?transport=udp`, `turns:…`); repeatable. Used before
+    /// the servers the tracker hands out. Default none: only the tracker's.
+    #[arg(long = "ice-server", value_name = "URL")]
+    pub ice_servers: Vec<String>,
+    /// Username for every turn:/turns: --ice-server (static TURN
+    /// credentials; a tracker with `[turn]` mints its own).
+    #[arg(long, value_name = "NAME", requires = "ice_credential")]
+    pub ice_username: Option<String>,
+    /// Password for every turn:/turns: --ice-server.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "PEERHOST_ICE_CREDENTIAL",
+        requires = "ice_username"
+    )]
+    pub ice_credential: Option<String>,
+    /// Use relayed (TURN) candidates only: peers never learn this host's
+    /// addresses. Needs a TURN server (ours or the tracker's).
+    #[arg(long)]
+    pub relay_only: bool,
+}
+
+impl SeedArgs {
+    /// The `--ice-server` list as servers: one per URL, TURN URLs with
+    /// `--ice-username`/`--ice-credential`. Checked as a browser would.
+    pub fn ice_server_list(&self) -> Result<Vec<IceServer>, String> {
+        let servers: Vec<IceServer> = self
+            .ice_servers
+            .iter()
+            .map(|url| {
+                let mut s = IceServer::url(url.clone());
+                if s.is_turn() {
+                    s.username.clone_from(&self.ice_username);
+                    s.credential.clone_from(&self.ice_credential);
+                }
+                s
+            })
+            .collect();
+        check_servers(&servers).map_err(|e| format!("--ice-server: {e}"))?;
+        Ok(servers)
+    }
 }
 
 /// Runs `peerhost seed` until SIGINT or SIGTERM, then leaves the swarms,
@@ -105,5 +148,54 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        seed: SeedArgs,
+    }
+
+    fn parse(extra: &[&str]) -> Result<SeedArgs, clap::Error> {
+        let base = ["seed", "--tracker", "ws://127.0.0.1:1/", "--site", "x"];
+        Cmd::try_parse_from(base.iter().chain(extra)).map(|c| c.seed)
+    }
+
+    #[test]
+    fn turn_urls_get_the_credentials_and_stun_urls_do_not() {
+        let a = parse(&[
+            "--ice-server",
+            "stun:192.0.2.1:3478",
+            "--ice-server",
+            "turn:192.0.2.1:3478?transport=udp",
+            "--ice-username",
+            "u",
+            "--ice-credential",
+            "c",
+            "--relay-only",
+        ])
+        .unwrap();
+        let list = a.ice_server_list().unwrap();
+        assert_eq!(list[0], IceServer::url("stun:192.0.2.1:3478"));
+        assert_eq!(list[1].username.as_deref(), Some("u"));
+        assert_eq!(list[1].credential.as_deref(), Some("c"));
+        assert!(a.relay_only);
+        assert!(parse(&[]).unwrap().ice_server_list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_ice_servers_are_refused_at_start() {
+        let no_creds = parse(&["--ice-server", "turn:192.0.2.1"]).unwrap();
+        assert!(no_creds.ice_server_list().is_err());
+        let scheme = parse(&["--ice-server", "http://192.0.2.1"]).unwrap();
+        assert!(scheme.ice_server_list().is_err());
+        assert!(parse(&["--ice-username", "u"]).is_err(), "both or neither");
     }
 }

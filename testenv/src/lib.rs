@@ -8,6 +8,8 @@
 //! fails it; elsewhere (a developer's bare `cargo test`) it says loudly that
 //! it skipped and was not passed.
 
+pub mod coturn;
+
 /// Whether this run is CI's (`CI` set, not empty and not `false`).
 pub fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")

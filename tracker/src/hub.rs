@@ -44,10 +44,11 @@ use peerhost_core::time::{Instant, UnixTime};
 use rand::Rng;
 
 use crate::config::{ManifestConfig, SwarmConfig};
+use crate::ice::IceOffer;
 use crate::manifests::Manifests;
 use crate::metrics::Reason;
 use crate::outbox::{Broadcast, Outbox, Outgoing, SocketId};
-use crate::swarm::{AnnounceOutcome, Swarms};
+use crate::swarm::{AnnounceOutcome, Announcer, Swarms};
 
 /// The time, read once by the driver per input. Swarm expiry runs on the
 /// monotonic clock; manifest validity windows on wall-clock seconds.
@@ -148,6 +149,7 @@ pub enum Handled {
 pub struct Hub {
     swarms: Swarms,
     manifests: Manifests,
+    ice: IceOffer,
 }
 
 impl Hub {
@@ -156,7 +158,15 @@ impl Hub {
         Hub {
             swarms: Swarms::new(swarm),
             manifests: Manifests::new(manifests),
+            ice: IceOffer::default(),
         }
+    }
+
+    /// The same hub, handing `ice` (static servers, minted TURN
+    /// credentials) to clients in announce answers.
+    pub fn with_ice(mut self, ice: IceOffer) -> Self {
+        self.ice = ice;
+        self
     }
 
     /// The swarms, for gauges and tests.
@@ -209,9 +219,15 @@ impl Hub {
     ) -> Result<Handled, Reason> {
         let (action, why, info_hash, reason) = match msg {
             ClientMessage::Announce(a) => {
+                let ice = self.ice.servers_for(now.unix, socket);
+                let who = Announcer {
+                    socket,
+                    from,
+                    ice_servers: &ice,
+                };
                 match self
                     .swarms
-                    .announce(now.mono, rng, socket, from, a, &mut out.messages)
+                    .announce(now.mono, rng, who, a, &mut out.messages)
                 {
                     Ok(o) => return Ok(Handled::Announced(o)),
                     Err(rej) => (

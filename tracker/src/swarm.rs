@@ -27,6 +27,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use indexmap::IndexMap;
+use peerhost_core::ice::IceServer;
 use peerhost_core::signal::{
     Announce, AnnounceEvent, AnswerMsg, InfoHash, OfferId, PeerId, RelayedAnswer, RelayedOffer,
     ScrapeFile, ServerMessage, SignalError,
@@ -184,6 +185,20 @@ pub fn address_prefix(ip: IpAddr, v4: u8, v6: u8) -> IpAddr {
     }
 }
 
+/// Who sent an announce, and what its answer hands it beyond the swarm
+/// counts.
+#[derive(Debug, Clone, Copy)]
+pub struct Announcer<'a> {
+    /// The sender's socket.
+    pub socket: SocketId,
+    /// Its address, for the per-prefix caps; `None` where the driver does
+    /// not know it (no prefix rules apply).
+    pub from: Option<IpAddr>,
+    /// ICE servers for the announce answer (the tracker's static list and
+    /// minted TURN credentials).
+    pub ice_servers: &'a [IceServer],
+}
+
 /// All swarms of the tracker, and which connection holds which peer.
 #[derive(Debug)]
 pub struct Swarms {
@@ -223,18 +238,22 @@ impl Swarms {
         Duration::from_secs(secs)
     }
 
-    /// Handles an announce from `socket` (connected from `from`, if the
-    /// driver knows): joins, updates or leaves the swarm, answers the
-    /// announcer, and relays its offers to distinct random peers.
+    /// Handles an announce `a` from `who`: joins, updates or leaves the
+    /// swarm, answers the announcer (handing it `who.ice_servers`), and
+    /// relays its offers to distinct random peers.
     pub fn announce<R: Rng + ?Sized>(
         &mut self,
         now: Instant,
         rng: &mut R,
-        socket: SocketId,
-        from: Option<IpAddr>,
+        who: Announcer<'_>,
         a: &Announce,
         out: &mut Vec<Outgoing>,
     ) -> Result<AnnounceOutcome, Reject> {
+        let Announcer {
+            socket,
+            from,
+            ice_servers,
+        } = who;
         let cfg = &self.cfg;
         let wanted = a
             .offers
@@ -268,7 +287,7 @@ impl Swarms {
             if exists && !takeover {
                 self.remove_peer(&a.info_hash, &a.peer_id);
             }
-            self.respond(a, socket, out);
+            self.respond(a, socket, ice_servers, out);
             return Ok(outcome);
         }
 
@@ -358,7 +377,7 @@ impl Swarms {
             }
         };
 
-        self.respond(a, socket, out);
+        self.respond(a, socket, ice_servers, out);
         if offers.is_empty() {
             return Ok(outcome);
         }
@@ -410,7 +429,13 @@ impl Swarms {
         Ok(outcome)
     }
 
-    fn respond(&self, a: &Announce, socket: SocketId, out: &mut Vec<Outgoing>) {
+    fn respond(
+        &self,
+        a: &Announce,
+        socket: SocketId,
+        ice_servers: &[IceServer],
+        out: &mut Vec<Outgoing>,
+    ) {
         let (complete, incomplete) = self.counts(&a.info_hash);
         out.push(Outgoing {
             to: socket,
@@ -419,6 +444,7 @@ impl Swarms {
                 interval: self.cfg.announce_interval_secs,
                 complete,
                 incomplete,
+                ice_servers: ice_servers.to_vec(),
             },
         });
     }

@@ -79,7 +79,7 @@ impl World {
                         self.client.handle_input(Instant(ms), Input::Tracker(reply));
                     }
                 }
-                Output::CreateOffer { conn } => self
+                Output::CreateOffer { conn, .. } => self
                     .client
                     .handle_input(Instant(ms), Input::LocalSdpFailed { conn }),
                 _ => {}
@@ -191,7 +191,7 @@ fn a_tracker_that_always_says_taken_gets_few_new_ids() {
                         ids.push(a.peer_id);
                     }
                 }
-                Output::CreateOffer { conn } => {
+                Output::CreateOffer { conn, .. } => {
                     client.handle_input(Instant(round), Input::LocalSdpFailed { conn })
                 }
                 _ => {}

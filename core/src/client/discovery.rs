@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::peer::{Peer, Phase};
 use super::{Client, CloseReason, Event, ManifestSource, Output, new_peer_id};
+use crate::ice::{IceConfig, IceServer};
 use crate::manifest::SignedManifest;
 use crate::scheduler::ConnId;
 use crate::signal::{
@@ -44,6 +45,8 @@ pub(super) struct TrackerLink {
     /// New peer ids taken on this connection after the tracker said ours
     /// was taken (bounded by [`MAX_PEER_ID_RENEWALS`]).
     pub(super) peer_id_renewals: u32,
+    /// ICE servers of the tracker's latest announce answer.
+    pub(super) ice_servers: Vec<IceServer>,
 }
 
 /// New peer ids a client takes per tracker connection when told its id is
@@ -52,6 +55,16 @@ pub(super) struct TrackerLink {
 pub const MAX_PEER_ID_RENEWALS: u32 = 3;
 
 impl Client {
+    /// What new peer connections are built with: the configured ICE
+    /// servers, then the tracker's latest, and the policy.
+    pub fn ice_config(&self) -> IceConfig {
+        IceConfig::merged(
+            &self.config.ice_servers,
+            &self.tracker.ice_servers,
+            self.config.relay_only,
+        )
+    }
+
     /// The tracker connection is up.
     pub(super) fn handle_tracker_connected(&mut self, now: Instant) {
         self.tracker.connected = true;
@@ -125,7 +138,11 @@ impl Client {
                 interval,
                 complete,
                 incomplete,
+                ice_servers,
             } => {
+                // The tracker's list, whichever swarm the answer is for: it
+                // is per connection, and each answer replaces the last.
+                self.tracker.ice_servers = ice_servers;
                 if Some(info_hash) == self.tracker.joined {
                     let interval = Duration::from_secs(interval.clamp(10, 3600));
                     self.tracker.interval = Some(interval);
@@ -288,7 +305,8 @@ impl Client {
         for _ in 0..n {
             let conn = self.new_conn(None, Phase::MakingOffer);
             waiting.insert(conn);
-            self.outputs.push_back(Output::CreateOffer { conn });
+            let ice = self.ice_config();
+            self.outputs.push_back(Output::CreateOffer { conn, ice });
         }
         self.tracker.draft = Some(AnnounceDraft {
             waiting,
@@ -417,9 +435,11 @@ impl Client {
                 info_hash: offer.info_hash,
             },
         );
+        let ice = self.ice_config();
         self.outputs.push_back(Output::AcceptOffer {
             conn,
             offer: offer.offer,
+            ice,
         });
     }
 

@@ -8,6 +8,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
+use crate::ice::IceConfig;
 use crate::manifest::{ManifestError, SIGNATURE_LEN, SignedManifest, SiteKey};
 use crate::piece::{Digest, PieceIndex};
 use crate::scheduler::{ConnId, OriginReasons, RequestId};
@@ -141,6 +142,9 @@ pub enum Input {
     /// connection became metered, the visitor opted out. Queued requests are
     /// rejected at once.
     LeechOnly(bool),
+    /// Use relayed (TURN) candidates only, or not, for connections made
+    /// from now on (the visitor's choice; connections already up stay).
+    RelayOnly(bool),
     /// Leave politely: a `stopped` announce for the swarm we are in and a
     /// close for every connection. The client can be dropped afterwards.
     Leave,
@@ -320,6 +324,8 @@ pub enum Output {
     CreateOffer {
         /// The new connection.
         conn: ConnId,
+        /// The ICE servers and policy to build it with.
+        ice: IceConfig,
     },
     /// Create a peer connection from a remote offer and an answer to it;
     /// report the answer with [`Input::LocalSdp`].
@@ -328,6 +334,8 @@ pub enum Output {
         conn: ConnId,
         /// The remote offer.
         offer: Sdp,
+        /// The ICE servers and policy to build it with.
+        ice: IceConfig,
     },
     /// Apply the remote answer to the connection we offered.
     ApplyAnswer {
@@ -471,6 +479,7 @@ impl fmt::Display for Input {
             },
             Input::Timeout => f.write_str("timeout"),
             Input::LeechOnly(on) => write!(f, "leech only: {on}"),
+            Input::RelayOnly(on) => write!(f, "relay only: {on}"),
             Input::Leave => f.write_str("leave"),
         }
     }
@@ -481,7 +490,7 @@ impl fmt::Display for Output {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Output::Tracker(msg) => write!(f, "to tracker: {}", client_message_kind(msg)),
-            Output::CreateOffer { conn } => write!(f, "create offer for conn {}", conn.0),
+            Output::CreateOffer { conn, .. } => write!(f, "create offer for conn {}", conn.0),
             Output::AcceptOffer { conn, .. } => write!(f, "accept offer on conn {}", conn.0),
             Output::ApplyAnswer { conn, .. } => write!(f, "apply answer on conn {}", conn.0),
             Output::SendPeer { conn, frame } => {
