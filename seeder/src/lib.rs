@@ -249,9 +249,7 @@ impl Seeder {
     /// What the process's upload queues hold now and have held at most,
     /// beside their caps.
     pub fn upload_queues(&self) -> UploadQueues {
-        self.net
-            .totals
-            .snapshot(self.net.max_queued_bytes_per_peer)
+        self.net.totals.snapshot(self.net.max_queued_bytes_per_peer)
     }
 
     /// Where `/metrics` is served, if `--metrics` was given.

@@ -235,7 +235,11 @@ mod tests {
         drop(b);
         assert_eq!((o.queued(), totals.queued()), (0, 0));
         let seen = totals.snapshot(100);
-        assert_eq!((seen.peak, seen.peak_per_peer), (120, 120), "peaks outlive drains");
+        assert_eq!(
+            (seen.peak, seen.peak_per_peer),
+            (120, 120),
+            "peaks outlive drains"
+        );
     }
 
     #[tokio::test]
