@@ -22,7 +22,7 @@ use futures::{FutureExt as _, SinkExt as _, StreamExt as _};
 use peerhost_core::signal::{
     Announce, AnnounceEvent, ClientMessage, Offer, OfferId, PeerId, Sdp, ServerMessage, swarm_id,
 };
-use peerhost_core::wire::{CHANNEL_LABEL, Frame, MAX_PIECE_DATA};
+use peerhost_core::wire::{CHANNEL_LABEL, Frame, MAX_FRAME_LEN, MAX_PIECE_DATA};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
@@ -265,6 +265,12 @@ async fn hostile_peer_that_never_reads_is_bounded() {
         "the peer was not stalled: {arrived} of {requested} bytes arrived"
     );
     assert!(q.peak_per_peer >= CAP_PER_PEER && q.peak_per_peer <= bound);
+    // Still full after HOLD (within one piece the writer may have sent):
+    // the seeder's writer is stuck, the peer takes nothing.
+    assert!(
+        q.queued + MAX_FRAME_LEN >= CAP_PER_PEER,
+        "the hostile peer's queue drained: {q:?}"
+    );
     assert!(q.peak <= total_bound);
 
     // ---- an honest mirror, while the hostile peer is still connected
