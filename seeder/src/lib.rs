@@ -49,6 +49,7 @@ mod tracker;
 
 pub use cli::{SeedArgs, run};
 pub use metrics::{SiteStatus, render as render_metrics};
+pub use outbox::UploadQueues;
 pub use site_dir::SiteDirError;
 
 /// How long a mirror waits for peers before asking the origin: a mirror is
@@ -115,6 +116,7 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Seeder {
     board: metrics::Board,
+    net: Arc<peer::PeerNet>,
     metrics_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -234,6 +236,7 @@ impl Seeder {
         }
         Ok(Seeder {
             board,
+            net: common.net.clone(),
             metrics_addr,
             stop,
             tasks,
@@ -243,6 +246,12 @@ impl Seeder {
     /// A snapshot of every site, in the order given (`--site`s, then the mirror).
     pub fn status(&self) -> Vec<SiteStatus> {
         self.board.iter().map(|s| metrics::read(s)).collect()
+    }
+
+    /// What the process's upload queues hold now and have held at most,
+    /// beside their caps.
+    pub fn upload_queues(&self) -> UploadQueues {
+        self.net.totals.snapshot(self.net.max_queued_bytes_per_peer)
     }
 
     /// Where `/metrics` is served, if `--metrics` was given.

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use peerhost_core::wire::MAX_FRAME_LEN;
 use tokio::sync::Notify;
 
 /// Default bytes queued for one peer's writer before its frames stop being
@@ -42,6 +43,30 @@ pub(crate) struct Totals {
     queued: AtomicUsize,
     drained: Notify,
     cap: usize,
+    /// Highest `queued` ever reached.
+    peak: AtomicUsize,
+    /// Highest bytes ever queued to any one peer.
+    peak_per_peer: AtomicUsize,
+}
+
+/// What the seeder's upload queues hold and have held: the figures an
+/// operator (or a test driving a hostile peer) checks the caps against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadQueues {
+    /// Bytes queued now for the writers of all peers.
+    pub queued: usize,
+    /// The most `queued` has ever been.
+    pub peak: usize,
+    /// The most ever queued for any one peer.
+    pub peak_per_peer: usize,
+    /// The process cap (`MAX_QUEUED_BYTES` by default).
+    pub cap: usize,
+    /// The per-peer cap (`MAX_QUEUED_BYTES_PER_PEER` by default).
+    pub cap_per_peer: usize,
+    /// How far past `cap_per_peer` a peer's queue may go by design: every
+    /// frame read but not yet handled ([`MAX_UNHANDLED_FRAMES`]) answered
+    /// by one frame of at most `wire::MAX_FRAME_LEN` bytes.
+    pub slack_per_peer: usize,
 }
 
 impl Totals {
@@ -50,12 +75,26 @@ impl Totals {
             queued: AtomicUsize::new(0),
             drained: Notify::new(),
             cap,
+            peak: AtomicUsize::new(0),
+            peak_per_peer: AtomicUsize::new(0),
         })
     }
 
     /// Bytes queued to all peers.
     pub(crate) fn queued(&self) -> usize {
         self.queued.load(Ordering::Acquire)
+    }
+
+    /// A snapshot, given the per-peer cap (which lives in `PeerNet`).
+    pub(crate) fn snapshot(&self, cap_per_peer: usize) -> UploadQueues {
+        UploadQueues {
+            queued: self.queued(),
+            peak: self.peak.load(Ordering::Acquire),
+            peak_per_peer: self.peak_per_peer.load(Ordering::Acquire),
+            cap: self.cap,
+            cap_per_peer,
+            slack_per_peer: MAX_UNHANDLED_FRAMES * MAX_FRAME_LEN,
+        }
     }
 }
 
@@ -110,8 +149,11 @@ impl Outbox {
 
     /// Counts a frame for the writer.
     pub(crate) fn queue(self: &Arc<Self>, bytes: Bytes) -> Queued {
-        self.queued.fetch_add(bytes.len(), Ordering::AcqRel);
-        self.totals.queued.fetch_add(bytes.len(), Ordering::AcqRel);
+        let n = bytes.len();
+        let mine = self.queued.fetch_add(n, Ordering::AcqRel) + n;
+        let all = self.totals.queued.fetch_add(n, Ordering::AcqRel) + n;
+        self.totals.peak_per_peer.fetch_max(mine, Ordering::AcqRel);
+        self.totals.peak.fetch_max(all, Ordering::AcqRel);
         Queued {
             len: bytes.len(),
             bytes,
@@ -192,6 +234,12 @@ mod tests {
         assert!(gets_room(&o).await, "drained below the cap: read again");
         drop(b);
         assert_eq!((o.queued(), totals.queued()), (0, 0));
+        let seen = totals.snapshot(100);
+        assert_eq!(
+            (seen.peak, seen.peak_per_peer),
+            (120, 120),
+            "peaks outlive drains"
+        );
     }
 
     #[tokio::test]
