@@ -591,6 +591,8 @@ fn peer_args(tracker: &str, manifest_url: &str, cache: &Path, connections: usize
         metrics: None,
         udp_addrs: vec!["127.0.0.1:0".into()],
         sctp_window: 64 * 1024,
+        max_queued_bytes_per_peer: peerhost_seeder::MAX_QUEUED_BYTES_PER_PEER,
+        max_queued_bytes: peerhost_seeder::MAX_QUEUED_BYTES,
         // A failed asset is wanted again at the next refresh.
         refresh_secs: 10,
         ice_servers: Vec::new(),

@@ -56,6 +56,18 @@ pub struct SeedArgs {
     /// (net.core.rmem_default); see docs/seeder.md.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
     pub sctp_window: u32,
+    /// Bytes queued for one peer's writer before that peer's requests stop
+    /// being read (a peer that asks and never reads holds at most this,
+    /// plus what 16 unread frames produce). At least 64 KiB.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::outbox::MAX_QUEUED_BYTES_PER_PEER,
+          value_parser = queue_bytes)]
+    pub max_queued_bytes_per_peer: usize,
+    /// Bytes queued for all peers' writers together, across every site this
+    /// process seeds; past it no peer's requests are read until writers
+    /// drain. At least 64 KiB.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::outbox::MAX_QUEUED_BYTES,
+          value_parser = queue_bytes)]
+    pub max_queued_bytes: usize,
     /// Seconds between re-reads of the manifest (the origin's for a mirror,
     /// DIR/peerhost.json for a site directory).
     #[arg(long, value_name = "SECS", default_value_t = 60)]
@@ -102,6 +114,23 @@ impl SeedArgs {
         check_servers(&servers).map_err(|e| format!("--ice-server: {e}"))?;
         Ok(servers)
     }
+}
+
+/// Smallest queue cap accepted: below a few pieces (16 KiB each) a peer
+/// could never have two requests served at once.
+const MIN_QUEUE_BYTES: usize = 64 * 1024;
+
+/// Parses a queue cap in bytes: at least [`MIN_QUEUE_BYTES`].
+fn queue_bytes(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a byte count: {e}"))?;
+    if n < MIN_QUEUE_BYTES {
+        return Err(format!(
+            "{n} bytes is below the minimum of {MIN_QUEUE_BYTES}"
+        ));
+    }
+    Ok(n)
 }
 
 /// Runs `peerhost seed` until SIGINT or SIGTERM, then leaves the swarms,
@@ -166,6 +195,29 @@ mod tests {
     fn parse(extra: &[&str]) -> Result<SeedArgs, clap::Error> {
         let base = ["seed", "--tracker", "ws://127.0.0.1:1/", "--site", "x"];
         Cmd::try_parse_from(base.iter().chain(extra)).map(|c| c.seed)
+    }
+
+    #[test]
+    fn queue_caps_default_to_the_documented_values_and_refuse_tiny_ones() {
+        let a = parse(&[]).unwrap();
+        assert_eq!(a.max_queued_bytes_per_peer, 1024 * 1024);
+        assert_eq!(a.max_queued_bytes, 16 * 1024 * 1024);
+        let a = parse(&[
+            "--max-queued-bytes-per-peer",
+            "262144",
+            "--max-queued-bytes",
+            "4194304",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.max_queued_bytes_per_peer, a.max_queued_bytes),
+            (262_144, 4_194_304)
+        );
+        for bad in ["0", "1000", "-1", "lots"] {
+            let e = parse(&["--max-queued-bytes-per-peer", bad]).unwrap_err();
+            assert!(e.to_string().contains(bad), "{e}");
+            assert!(parse(&["--max-queued-bytes", bad]).is_err());
+        }
     }
 
     #[test]

@@ -49,7 +49,7 @@ mod tracker;
 
 pub use cli::{SeedArgs, run};
 pub use metrics::{SiteStatus, render as render_metrics};
-pub use outbox::UploadQueues;
+pub use outbox::{MAX_QUEUED_BYTES, MAX_QUEUED_BYTES_PER_PEER, UploadQueues};
 pub use site_dir::SiteDirError;
 
 /// How long a mirror waits for peers before asking the origin: a mirror is
@@ -151,6 +151,8 @@ impl Seeder {
             net: Arc::new(peer::PeerNet {
                 udp_addrs: args.udp_addrs.clone(),
                 sctp_receive_window: args.sctp_window,
+                max_queued_bytes_per_peer: args.max_queued_bytes_per_peer,
+                totals: outbox::Totals::new(args.max_queued_bytes),
                 ..peer::PeerNet::default()
             }),
             refresh: Duration::from_secs(args.refresh_secs.max(1)),

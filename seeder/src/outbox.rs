@@ -25,12 +25,12 @@ use tokio::sync::Notify;
 /// Default bytes queued for one peer's writer before its frames stop being
 /// read: 1 MiB, 64 pieces of the largest size (as many as a peer may
 /// request at once).
-pub(crate) const MAX_QUEUED_BYTES_PER_PEER: usize = 1024 * 1024;
+pub const MAX_QUEUED_BYTES_PER_PEER: usize = 1024 * 1024;
 
 /// Default bytes queued for the writers of all peers of the process before
 /// every peer's frames stop being read: 16 MiB (half of 32 peers' full
 /// queues).
-pub(crate) const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
+pub const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
 
 /// Frames read from one peer and not yet handled by the driver. Bounds
 /// what a peer holds in the driver's event queue and how far its queue can

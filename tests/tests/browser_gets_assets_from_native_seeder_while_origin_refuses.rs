@@ -44,6 +44,8 @@ fn browser_gets_assets_from_native_seeder_while_origin_refuses() {
         metrics: None,
         udp_addrs: vec!["127.0.0.1:0".into()],
         sctp_window: 64 * 1024,
+        max_queued_bytes_per_peer: peerhost_seeder::MAX_QUEUED_BYTES_PER_PEER,
+        max_queued_bytes: peerhost_seeder::MAX_QUEUED_BYTES,
         refresh_secs: 60,
         ice_servers: Vec::new(),
         ice_username: None,
