@@ -43,6 +43,17 @@ impl Browser {
         }
     }
 
+    /// Starts the driver, and so every Chromium it opens, inside `home` of
+    /// a simulated internet: its visitors are behind that home's NAT.
+    pub fn launch_in(home: &peerhost_testenv::topology::Home) -> Browser {
+        Browser {
+            driver: BrowserControl::launch_with(&repo_root(), home.command("node"))
+                .unwrap_or_else(|e| panic!("{e}")),
+            profiles: Vec::new(),
+            profile_of: std::collections::HashMap::new(),
+        }
+    }
+
     /// Sends one command and waits (bounded) for its reply.
     pub fn cmd(&mut self, cmd: Value) -> Result<Value, String> {
         self.driver.cmd(cmd, Duration::from_secs(120))

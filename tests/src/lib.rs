@@ -3,11 +3,14 @@
 //! - [`browser`]: real headless Chromium visitors (each its own process and
 //!   profile) driven over a line protocol.
 //! - [`check`]: assertions on what a page received.
+//! - [`nat`]: the demo on a simulated internet, visitors behind NATs,
+//!   and which ICE candidates their connections used.
 //! - [`server`]: the `peerhost demo` server (origin with byte counters,
 //!   tracker, browser client files) on 127.0.0.1, run on its own thread.
 //! - [`visit`]: visits several tests make.
 
 pub mod browser;
 pub mod check;
+pub mod nat;
 pub mod server;
 pub mod visit;

@@ -2,12 +2,12 @@
 //!
 //! `203.0.113.0/24` is the public internet, cut into sixteen blocks of
 //! sixteen addresses; a topology owns one block: its public address
-//! (`.16b+1`, on the outer namespace's `lo`) and one WAN address per home
-//! router (`.16b+2+i`). A block is claimed by adding its public address to
-//! `lo`: the kernel refuses a second claim, so topologies
-//! built at once — test threads of one binary, or two test binaries in the
-//! same namespace — never share addresses or interface names, without a
-//! lock. Home LANs are private to a router and its home: home `i` gets a
+//! (`.16b+1`, on the outer namespace's `lo`), one WAN address per home
+//! router (`.16b+2+i`) and a black hole (`.16b+15`). A block is claimed
+//! by adding its public address to `lo`: the kernel refuses a second
+//! claim, so topologies built at once — test threads of one binary, or two
+//! test binaries in the same namespace — never share addresses or
+//! interface names, without a lock. Home LANs are private to a router and its home: home `i` gets a
 //! `/28` of `192.0.2.0/24` (even `i`) or `198.51.100.0/24` (odd `i`), so
 //! no two homes of one topology share a LAN address either.
 
@@ -27,6 +27,12 @@ pub fn public_ip(block: u8) -> Ipv4Addr {
 /// The WAN address of home `home`'s router in block `block`.
 pub fn wan_ip(block: u8, home: usize) -> Ipv4Addr {
     Ipv4Addr::new(203, 0, 113, block * 16 + 2 + home as u8)
+}
+
+/// An address of block `block` where every packet is silently dropped (a
+/// `blackhole` route): a server that never answers, not one that refuses.
+pub fn black_hole_ip(block: u8) -> Ipv4Addr {
+    Ipv4Addr::new(203, 0, 113, block * 16 + 15)
 }
 
 /// Home `home`'s LAN: (router's address, home's address, prefix length).
@@ -59,6 +65,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for b in 0..BLOCKS {
             assert!(seen.insert(public_ip(b)));
+            assert!(seen.insert(black_hole_ip(b)));
             for h in 0..MAX_HOMES {
                 assert!(seen.insert(wan_ip(b, h)), "block {b} home {h}");
                 assert_eq!(wan_ip(b, h).octets()[..3], [203, 0, 113]);

@@ -192,6 +192,12 @@ impl Topology {
             homes: Vec::new(),
             table: None,
         };
+        run(Command::new("ip").args([
+            "route",
+            "add",
+            "blackhole",
+            &format!("{}/32", addresses::black_hole_ip(block)),
+        ]))?;
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
             .map_err(|e| SetupError::new("write /proc/sys/net/ipv4/ip_forward", e.to_string()))?;
         for i in 0..options.homes {
@@ -339,6 +345,12 @@ impl Topology {
         addresses::public_ip(self.block)
     }
 
+    /// An address where every packet is silently dropped: configure a STUN
+    /// or TURN server here for one that never answers.
+    pub fn black_hole_ip(&self) -> Ipv4Addr {
+        addresses::black_hole_ip(self.block)
+    }
+
     /// Home `i` (panics if there is no such home).
     pub fn home(&self, i: usize) -> &Home {
         &self.homes[i]
@@ -404,6 +416,12 @@ impl Drop for Topology {
         if let Some(table) = self.table.take() {
             let _ = run(Command::new("nft").args(["delete", "table", "ip", &table]));
         }
+        let _ = run(Command::new("ip").args([
+            "route",
+            "del",
+            "blackhole",
+            &format!("{}/32", addresses::black_hole_ip(self.block)),
+        ]));
         let _ = run(Command::new("ip").args([
             "addr",
             "del",

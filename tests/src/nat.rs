@@ -1,0 +1,190 @@
+//! What the NAT tests share: the demo on the public address of a
+//! simulated internet (`peerhost_testenv::topology`), Chromium visitors in
+//! its homes, pages tagged with ICE settings, and what the visitors' peer
+//! connections used, read from `RTCPeerConnection.getStats()`.
+
+use std::time::Duration;
+
+use peerhost_testenv::topology::{Topology, TopologyOptions};
+use serde_json::Value;
+
+use crate::browser::Browser;
+use crate::server::TestServer;
+
+/// Chromium flags for visitors in homes: host candidates with their real
+/// (LAN) addresses instead of mDNS names, so what was gathered and sent is
+/// readable.
+pub const VISITOR_FLAGS: &[&str] = &["--disable-features=WebRtcHideLocalIpsWithMdns"];
+
+/// A test-only init script: wraps `RTCPeerConnection` so the page's own
+/// connections are recorded in `window.__peerhostTest`: every local
+/// candidate gathered, the selected candidate pair of each connection when
+/// it connects (types and addresses, from `getStats()`), and when the first
+/// data-channel message arrived (ms since the page's time origin).
+pub const PEER_CONNECTION_RECORDER: &str = r#"(() => {
+  const Native = window.RTCPeerConnection;
+  if (!Native) return;
+  const t = { pcs: [], pairs: [], localCandidates: [], firstMessageMs: null };
+  window.__peerhostTest = t;
+  const watch = (ch) => ch.addEventListener('message', () => {
+    if (t.firstMessageMs === null) t.firstMessageMs = performance.now();
+  });
+  const record = async (pc) => {
+    const stats = await pc.getStats();
+    let pair = null;
+    stats.forEach((r) => {
+      if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
+    });
+    if (!pair) stats.forEach((r) => {
+      if (!pair && r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') pair = r;
+    });
+    if (!pair) { t.pairs.push({ error: 'no selected pair' }); return; }
+    const l = stats.get(pair.localCandidateId) || {};
+    const r = stats.get(pair.remoteCandidateId) || {};
+    t.pairs.push({
+      local: l.candidateType, remote: r.candidateType,
+      localAddress: `${l.address}:${l.port}`, remoteAddress: `${r.address}:${r.port}`,
+      relayProtocol: l.relayProtocol || null, connectedMs: performance.now(),
+    });
+  };
+  class Recorded extends Native {
+    constructor(...args) {
+      super(...args);
+      t.pcs.push(this);
+      this.addEventListener('datachannel', (e) => watch(e.channel));
+      this.addEventListener('icecandidate', (e) => {
+        if (e.candidate && e.candidate.candidate) t.localCandidates.push(e.candidate.candidate);
+      });
+      this.addEventListener('connectionstatechange', () => {
+        if (this.connectionState === 'connected') record(this);
+      });
+    }
+    createDataChannel(...args) {
+      const ch = super.createDataChannel(...args);
+      watch(ch);
+      return ch;
+    }
+  }
+  window.RTCPeerConnection = Recorded;
+})();"#;
+
+/// The demo on the public address of a topology of NAT'd homes.
+pub struct NatWorld {
+    /// The demo (origin, tracker, client) on the public address.
+    pub server: TestServer,
+    /// Dropped after the server (field order), so the address stays until it closes.
+    pub topology: Topology,
+}
+
+impl NatWorld {
+    /// Builds `options`' topology and starts the demo on its public address
+    /// with `demo`; `None` (after a SKIPPED line) outside the loopback-only
+    /// namespace, a panic there under CI or when a tool is missing.
+    pub fn start(
+        test: &str,
+        options: TopologyOptions,
+        demo: peerhost_site::demo::DemoOptions,
+    ) -> Option<NatWorld> {
+        if !peerhost_testenv::netns_or_skip(test, "NAT tests (namespaces, nftables, Chromium)") {
+            return None;
+        }
+        let topology = Topology::build(options).unwrap_or_else(|e| panic!("{test}: {e}"));
+        let server = TestServer::start_on(topology.public_ip(), demo);
+        Some(NatWorld { server, topology })
+    }
+
+    /// A browser driver whose Chromium visitors live in home `i`.
+    pub fn browser_in(&self, i: usize) -> Browser {
+        Browser::launch_in(self.topology.home(i))
+    }
+
+    /// `http://PUBLIC:PORT`.
+    pub fn base(&self) -> String {
+        self.server.url("")
+    }
+}
+
+/// Writes copies of the demo's about and plates pages whose tag carries
+/// `attrs` (e.g. `data-ice-servers='[…]'`), as `about-NAME.html` and
+/// `plates-NAME.html`; returns their paths.
+pub fn tagged_pages(server: &TestServer, name: &str, attrs: &str) -> (String, String) {
+    let about = format!("/about-{name}.html");
+    let plates = format!("/plates-{name}.html");
+    crate::visit::tagged_copy(server, "about.html", about.trim_start_matches('/'), attrs);
+    crate::visit::tagged_copy(server, "plates.html", plates.trim_start_matches('/'), attrs);
+    (about, plates)
+}
+
+/// Opens `visitor` with [`VISITOR_FLAGS`] and [`PEER_CONNECTION_RECORDER`].
+/// `base` (the demo's `http://PUBLIC:PORT`) is treated as a secure context:
+/// Service Workers and WebCrypto need one, and only loopback is one over
+/// plain HTTP.
+pub fn open_recorded(browser: &mut Browser, visitor: &str, base: &str) {
+    let secure = format!("--unsafely-treat-insecure-origin-as-secure={base}");
+    let mut flags = VISITOR_FLAGS.to_vec();
+    flags.push(&secure);
+    browser.open_scripted(visitor, &flags, Some(PEER_CONNECTION_RECORDER));
+}
+
+/// `visitor` views `about` then `plates` through the Service Worker and
+/// waits until it holds the plates page's assets and the tracker knows it.
+pub fn seed_pages(browser: &mut Browser, base: &str, visitor: &str, about: &str, plates: &str) {
+    browser.visit_via_worker(visitor, base, about, plates);
+    browser
+        .wait(
+            visitor,
+            "peerhost.stats().assetsHeld >= 6 && peerhost.stats().announced",
+            Duration::from_secs(30),
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "{visitor} does not hold the plates page's assets or never announced: {e}\n{:#?}",
+                browser.logs(visitor)
+            )
+        });
+}
+
+/// What `visitor`'s recorder saw: `{pcs, pairs, localCandidates, firstMessageMs}`.
+pub fn recorded(browser: &mut Browser, visitor: &str) -> Value {
+    browser.eval(
+        visitor,
+        "({ pcs: __peerhostTest.pcs.length, pairs: __peerhostTest.pairs, \
+           localCandidates: __peerhostTest.localCandidates, firstMessageMs: __peerhostTest.firstMessageMs })",
+    )
+}
+
+/// Waits (bounded) until `visitor` recorded a selected pair for a
+/// connection, then returns every recorded pair as (local type, remote type).
+pub fn selected_pairs(browser: &mut Browser, visitor: &str) -> Vec<(String, String)> {
+    browser
+        .wait(
+            visitor,
+            "__peerhostTest.pairs.length > 0",
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|e| panic!("{visitor} never connected a peer: {e}"));
+    let rec = recorded(browser, visitor);
+    rec["pairs"]
+        .as_array()
+        .expect("pairs")
+        .iter()
+        .map(|p| {
+            (
+                p["local"].as_str().unwrap_or("?").to_owned(),
+                p["remote"].as_str().unwrap_or("?").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The candidate types (`typ X`) of every `a=candidate` line in `sdp`.
+pub fn candidate_types(sdp: &str) -> Vec<String> {
+    sdp.lines()
+        .filter(|l| l.starts_with("a=candidate:"))
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            words.find(|w| *w == "typ")?;
+            words.next().map(str::to_owned)
+        })
+        .collect()
+}
