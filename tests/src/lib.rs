@@ -8,9 +8,11 @@
 //! - [`server`]: the `peerhost demo` server (origin with byte counters,
 //!   tracker, browser client files) on 127.0.0.1, run on its own thread.
 //! - [`visit`]: visits several tests make.
+//! - [`ws_recorder`]: a recording WebSocket proxy in front of the tracker.
 
 pub mod browser;
 pub mod check;
 pub mod nat;
 pub mod server;
 pub mod visit;
+pub mod ws_recorder;

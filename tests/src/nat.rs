@@ -78,18 +78,19 @@ pub struct NatWorld {
 
 impl NatWorld {
     /// Builds `options`' topology and starts the demo on its public address
-    /// with `demo`; `None` (after a SKIPPED line) outside the loopback-only
+    /// with what `demo` makes of the topology (servers bind to its public
+    /// address); `None` (after a SKIPPED line) outside the loopback-only
     /// namespace, a panic there under CI or when a tool is missing.
     pub fn start(
         test: &str,
         options: TopologyOptions,
-        demo: peerhost_site::demo::DemoOptions,
+        demo: impl FnOnce(&Topology) -> peerhost_site::demo::DemoOptions,
     ) -> Option<NatWorld> {
         if !peerhost_testenv::netns_or_skip(test, "NAT tests (namespaces, nftables, Chromium)") {
             return None;
         }
         let topology = Topology::build(options).unwrap_or_else(|e| panic!("{test}: {e}"));
-        let server = TestServer::start_on(topology.public_ip(), demo);
+        let server = TestServer::start_on(topology.public_ip(), demo(&topology));
         Some(NatWorld { server, topology })
     }
 
@@ -187,4 +188,83 @@ pub fn candidate_types(sdp: &str) -> Vec<String> {
             words.next().map(str::to_owned)
         })
         .collect()
+}
+
+/// What the second of two visitors in two homes got (see [`share_between_homes`]).
+#[derive(Debug)]
+pub struct Shared {
+    /// Total size of the plates page's images (every one checked byte-exact).
+    pub image_bytes: u64,
+    /// Image bytes the origin served to the second visitor (its counters).
+    pub origin_image_bytes: u64,
+    /// The second visitor's `peerhost.stats()`.
+    pub stats: Value,
+    /// Its recorder: `{pcs, pairs, localCandidates, firstMessageMs}`.
+    pub recorded: Value,
+    /// Its connections' selected pairs: (local type, remote type).
+    pub pairs: Vec<(String, String)>,
+}
+
+impl Shared {
+    /// Bytes the second visitor got from peers (its own count).
+    pub fn from_peers(&self) -> u64 {
+        self.stats["bytesFromPeers"].as_u64().unwrap_or(0)
+    }
+
+    /// When its first data-channel message arrived, ms after its plates
+    /// page started loading.
+    pub fn first_message_ms(&self) -> Option<f64> {
+        self.recorded["firstMessageMs"].as_f64()
+    }
+
+    /// Asserts the second visitor got at least 90% of the image bytes from
+    /// peers, by its own count and by the origin's.
+    pub fn assert_mostly_from_peers(&self) {
+        let total = self.image_bytes;
+        assert!(
+            self.origin_image_bytes * 10 <= total,
+            "the origin served {} of {total} image bytes to the second visitor (more than 10%)",
+            self.origin_image_bytes
+        );
+        assert!(
+            self.from_peers() * 10 >= total * 9,
+            "the second visitor got {} of {total} image bytes from peers",
+            self.from_peers()
+        );
+    }
+}
+
+/// Visitor `a` in home 0 views `about` then `plates` (from the origin) and
+/// holds the assets; visitor `b` in home 1 then views them too. Returns
+/// what `b` got, every image checked byte-exact against the site's files.
+pub fn share_between_homes(world: &NatWorld, about: &str, plates: &str) -> Shared {
+    let base = world.base();
+    let mut home_a = world.browser_in(0);
+    open_recorded(&mut home_a, "a", &base);
+    seed_pages(&mut home_a, &base, "a", about, plates);
+    let after_a = world.server.image_bytes_served();
+
+    let mut home_b = world.browser_in(1);
+    open_recorded(&mut home_b, "b", &base);
+    home_b.visit_via_worker("b", &base, about, plates);
+    let images = home_b.images("b");
+    let origin_image_bytes = world.server.image_bytes_served() - after_a;
+    let stats = home_b.eval("b", "peerhost.stats()");
+    assert_eq!(images.len(), 5, "the plates page shows five images");
+    let image_bytes = crate::check::images_match_files(&world.server.site_dir(), &images);
+    let pairs = selected_pairs(&mut home_b, "b");
+    let recorded = recorded(&mut home_b, "b");
+    Shared {
+        image_bytes,
+        origin_image_bytes,
+        stats,
+        recorded,
+        pairs,
+    }
+}
+
+/// Whether a candidate type is server-reflexive (learnt from STUN, or
+/// from a peer's check through a NAT).
+pub fn reflexive(kind: &str) -> bool {
+    kind == "srflx" || kind == "prflx"
 }

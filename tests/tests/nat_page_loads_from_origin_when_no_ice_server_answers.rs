@@ -17,7 +17,7 @@ fn nat_page_loads_from_origin_when_no_ice_server_answers() {
     let Some(world) = NatWorld::start(
         "nat_page_loads_from_origin_when_no_ice_server_answers",
         TopologyOptions::default(),
-        peerhost_site::demo::DemoOptions::default(),
+        |_| peerhost_site::demo::DemoOptions::default(),
     ) else {
         return;
     };
