@@ -116,6 +116,21 @@ pub fn tagged_pages(server: &TestServer, name: &str, attrs: &str) -> (String, St
     (about, plates)
 }
 
+/// Points the tag of each page of `pages` (paths as returned by
+/// [`tagged_pages`]) at the tracker `url` instead of the demo's own.
+pub fn retarget_tracker(server: &TestServer, pages: &[&str], url: &str) {
+    for page in pages {
+        let path = server.site_dir().join(page.trim_start_matches('/'));
+        let html = std::fs::read_to_string(&path).expect("tagged page");
+        let retargeted = html.replace(
+            "data-tracker=\"/tracker/announce\"",
+            &format!("data-tracker=\"{url}\""),
+        );
+        assert_ne!(html, retargeted, "{page} names the demo's tracker");
+        std::fs::write(&path, retargeted).expect("write page");
+    }
+}
+
 /// Opens `visitor` with [`VISITOR_FLAGS`] and [`PEER_CONNECTION_RECORDER`].
 /// `base` (the demo's `http://PUBLIC:PORT`) is treated as a secure context:
 /// Service Workers and WebCrypto need one, and only loopback is one over
