@@ -593,6 +593,10 @@ fn peer_args(tracker: &str, manifest_url: &str, cache: &Path, connections: usize
         sctp_window: 64 * 1024,
         // A failed asset is wanted again at the next refresh.
         refresh_secs: 10,
+        ice_servers: Vec::new(),
+        ice_username: None,
+        ice_credential: None,
+        relay_only: false,
     }
 }
 

@@ -20,6 +20,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod ice;
 pub mod json;
 pub mod manifest;
 pub mod piece;

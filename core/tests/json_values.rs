@@ -79,6 +79,7 @@ fn server_messages() -> Vec<ServerMessage> {
             interval: 120,
             complete: 3,
             incomplete: 9,
+            ice_servers: Vec::new(),
         },
         ServerMessage::Offer(RelayedOffer {
             info_hash: InfoHash(id(2)),

@@ -14,6 +14,7 @@
 
 use std::fmt;
 
+use peerhost_core::ice::IceServer;
 use peerhost_core::json::{JsonValue, MAX_SAFE_INTEGER};
 use peerhost_core::manifest::SiteKey;
 use peerhost_core::signal::*;
@@ -392,6 +393,24 @@ fn servers() -> Vec<ServerMessage> {
             interval: 120,
             complete: 3,
             incomplete: MAX_SAFE_INTEGER,
+            ice_servers: Vec::new(),
+        },
+        ServerMessage::AnnounceResponse {
+            info_hash: InfoHash(id(2)),
+            interval: 60,
+            complete: 0,
+            incomplete: 1,
+            ice_servers: vec![
+                IceServer::url("stun:192.0.2.1:3478"),
+                IceServer {
+                    urls: vec![
+                        "turn:192.0.2.1:3478?transport=udp".into(),
+                        "turns:192.0.2.1:5349".into(),
+                    ],
+                    username: Some("1800003600:peerhost7".into()),
+                    credential: Some("b64+/=".into()),
+                },
+            ],
         },
         ServerMessage::Offer(RelayedOffer {
             info_hash: InfoHash(id(1)),
@@ -484,6 +503,72 @@ fn odd_texts() {
     ] {
         assert_decoders_agree(&text);
     }
+}
+
+/// `ice_servers` of an announce answer: every shape and every limit, the
+/// same decision (and value) on both codecs.
+#[test]
+fn ice_servers_texts() {
+    let ih = "\\u0000".repeat(20);
+    let answer = |list: &str| {
+        format!(r#"{{"action":"announce","info_hash":"{ih}","interval":1,"ice_servers":{list}}}"#)
+    };
+    let turn = r#"{"urls":"turn:192.0.2.1","username":"u","credential":"c"}"#;
+    let long = "a".repeat(peerhost_core::ice::MAX_ICE_TEXT_LEN);
+    let many = |n: usize| format!("[{}]", vec![r#"{"urls":"stun:a"}"#; n].join(","));
+    let urls = |n: usize| format!(r#"[{{"urls":[{}]}}]"#, vec![r#""stun:a""#; n].join(","));
+    let cases = [
+        "null".to_owned(),
+        "[]".into(),
+        r#"[{"urls":"stun:192.0.2.1:3478"}]"#.into(),
+        r#"[{"urls":["stun:a","STUNS:b"],"username":null,"credentialType":"password"}]"#.into(),
+        format!("[{turn}]"),
+        format!("[{turn},{turn}]"),
+        many(peerhost_core::ice::MAX_ICE_SERVERS),
+        many(peerhost_core::ice::MAX_ICE_SERVERS + 1),
+        urls(peerhost_core::ice::MAX_ICE_URLS),
+        urls(peerhost_core::ice::MAX_ICE_URLS + 1),
+        format!(r#"[{{"urls":"stun:{long}"}}]"#),
+        format!(r#"[{{"urls":"stun:a","username":"{long}"}}]"#),
+        format!(r#"[{{"urls":"stun:a","username":"{long}a"}}]"#),
+        r#"[{"urls":"turn:192.0.2.1"}]"#.into(),
+        r#"[{"urls":"turn:192.0.2.1","username":"u"}]"#.into(),
+        r#"[{"urls":"http://192.0.2.1"}]"#.into(),
+        r#"[{"urls":"stun:"}]"#.into(),
+        r#"[{"urls":[]}]"#.into(),
+        r#"[{"urls":null}]"#.into(),
+        r#"[{}]"#.into(),
+        r#"[{"urls":5}]"#.into(),
+        r#"[{"urls":[5]}]"#.into(),
+        r#"[{"urls":"stun:a","credential":false}]"#.into(),
+        r#"[null]"#.into(),
+        r#"["stun:a"]"#.into(),
+        r#"[["stun:a"]]"#.into(),
+        r#"{"urls":"stun:a"}"#.into(),
+        r#""stun:a""#.into(),
+    ];
+    let mut accepted = 0;
+    for list in &cases {
+        let text = answer(list);
+        assert_decoders_agree(&text);
+        accepted += usize::from(ServerMessage::from_json(&text).is_ok());
+    }
+    // null, [], the two stun lists, the two turn lists, 8 servers, 8 urls,
+    // a username of exactly the limit.
+    assert_eq!(accepted, 9, "accepted lists");
+    let ServerMessage::AnnounceResponse { ice_servers, .. } =
+        ServerMessage::from_json(&answer(&format!("[{turn}]"))).unwrap()
+    else {
+        panic!("an announce response")
+    };
+    assert_eq!(
+        ice_servers,
+        vec![IceServer {
+            urls: vec!["turn:192.0.2.1".into()],
+            username: Some("u".into()),
+            credential: Some("c".into()),
+        }]
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -609,6 +694,7 @@ fn arb_server() -> impl Strategy<Value = ServerMessage> {
                 interval: iv,
                 complete: c,
                 incomplete: i,
+                ice_servers: Vec::new(),
             }
         }),
         (arb_id(), arb_id(), arb_id(), arb_text(), any::<bool>()).prop_map(
@@ -742,6 +828,7 @@ fn bench_tracker_hot_path_serde_vs_value() {
         interval: 120,
         complete: 10,
         incomplete: 20,
+        ice_servers: Vec::new(),
     };
     println!(
         "announce: {} bytes, relayed offer: {} bytes",

@@ -59,6 +59,7 @@ fn main() -> std::io::Result<()> {
             interval: 120,
             complete: 1,
             incomplete: 2,
+            ice_servers: Vec::new(),
         },
         ServerMessage::Offer(RelayedOffer {
             info_hash: hash,

@@ -307,6 +307,7 @@ impl Session {
                     interval: u64::from(r.u16()),
                     complete: u64::from(r.u8()),
                     incomplete: u64::from(r.u8()),
+                    ice_servers: Vec::new(),
                 })
             }
             OP_REMOTE_OFFER => {
@@ -604,7 +605,7 @@ impl Session {
                 "more than {MAX_OUTPUTS_PER_INPUT} outputs for one input"
             );
             match out {
-                Output::CreateOffer { conn } | Output::AcceptOffer { conn, .. } => {
+                Output::CreateOffer { conn, .. } | Output::AcceptOffer { conn, .. } => {
                     assert!(!self.created.contains(&conn), "{conn:?} created twice");
                     self.created.push(conn);
                     self.live.insert(conn);

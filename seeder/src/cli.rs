@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use peerhost_core::ice::{IceServer, check_servers};
 use peerhost_core::manifest::SiteKey;
 
 use crate::Seeder;
@@ -59,6 +60,48 @@ pub struct SeedArgs {
     /// DIR/peerhost.json for a site directory).
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub refresh_secs: u64,
+    /// A STUN or TURN server for WebRTC (`stun:HOST:PORT`,
+    /// `turn:HOST:PORT?transport=udp`, `turns:…`); repeatable. Used before
+    /// the servers the tracker hands out. Default none: only the tracker's.
+    #[arg(long = "ice-server", value_name = "URL")]
+    pub ice_servers: Vec<String>,
+    /// Username for every turn:/turns: --ice-server (static TURN
+    /// credentials; a tracker with `[turn]` mints its own).
+    #[arg(long, value_name = "NAME", requires = "ice_credential")]
+    pub ice_username: Option<String>,
+    /// Password for every turn:/turns: --ice-server.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "PEERHOST_ICE_CREDENTIAL",
+        requires = "ice_username"
+    )]
+    pub ice_credential: Option<String>,
+    /// Use relayed (TURN) candidates only: peers never learn this host's
+    /// addresses. Needs a TURN server (ours or the tracker's).
+    #[arg(long)]
+    pub relay_only: bool,
+}
+
+impl SeedArgs {
+    /// The `--ice-server` list as servers: one per URL, TURN URLs with
+    /// `--ice-username`/`--ice-credential`. Checked as a browser would.
+    pub fn ice_server_list(&self) -> Result<Vec<IceServer>, String> {
+        let servers: Vec<IceServer> = self
+            .ice_servers
+            .iter()
+            .map(|url| {
+                let mut s = IceServer::url(url.clone());
+                if s.is_turn() {
+                    s.username.clone_from(&self.ice_username);
+                    s.credential.clone_from(&self.ice_credential);
+                }
+                s
+            })
+            .collect();
+        check_servers(&servers).map_err(|e| format!("--ice-server: {e}"))?;
+        Ok(servers)
+    }
 }
 
 /// Runs `peerhost seed` until SIGINT or SIGTERM, then leaves the swarms,

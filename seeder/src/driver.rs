@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use peerhost_core::client::{Client, Event, Input, ManifestSource, OriginError, Output, Ticket};
+use peerhost_core::ice::IceConfig;
 use peerhost_core::manifest::{ManifestError, SiteKey};
 use peerhost_core::scheduler::ConnId;
 use peerhost_core::signal::{Announce, AnnounceEvent, ClientMessage, ServerMessage, swarm_id};
@@ -277,8 +278,10 @@ impl SiteSeeder {
                     let _ = tx.send(msg.to_json());
                 }
             }
-            Output::CreateOffer { conn } => self.spawn_peer(conn, Role::Offer),
-            Output::AcceptOffer { conn, offer } => self.spawn_peer(conn, Role::Answer(offer.sdp)),
+            Output::CreateOffer { conn, ice } => self.spawn_peer(conn, Role::Offer, ice),
+            Output::AcceptOffer { conn, offer, ice } => {
+                self.spawn_peer(conn, Role::Answer(offer.sdp), ice)
+            }
             Output::ApplyAnswer { conn, answer } => {
                 if let Some(p) = self.peers.get(&conn) {
                     p.apply_answer(answer.sdp);
@@ -333,8 +336,14 @@ impl SiteSeeder {
         }
     }
 
-    fn spawn_peer(&mut self, conn: ConnId, role: Role) {
-        let handle = PeerHandle::spawn(conn, role, self.common.net.clone(), self.events_tx.clone());
+    fn spawn_peer(&mut self, conn: ConnId, role: Role, ice: IceConfig) {
+        let handle = PeerHandle::spawn(
+            conn,
+            role,
+            ice,
+            self.common.net.clone(),
+            self.events_tx.clone(),
+        );
         self.peers.insert(conn, handle);
     }
 

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use peerhost_core::client::ClientConfig;
+use peerhost_core::ice::IceServer;
 use peerhost_core::manifest::{MAX_PIECE_SIZE, ManifestError};
 use peerhost_core::upload::UploadLimits;
 use tokio::sync::watch;
@@ -142,6 +143,7 @@ impl Seeder {
                 args.udp_addrs.join(", ")
             );
         }
+        let ice_servers = args.ice_server_list().map_err(StartError::Usage)?;
         let common = driver::Common {
             tracker: args.tracker.clone(),
             net: Arc::new(peer::PeerNet {
@@ -156,7 +158,7 @@ impl Seeder {
             sites.push(driver::SiteSeeder::for_dir(
                 dir,
                 &args.site_keys,
-                client_config(args, false),
+                client_config(args, false, &ice_servers),
                 common.clone(),
             )?);
         }
@@ -197,7 +199,7 @@ impl Seeder {
                         &base,
                         &args.site_keys,
                         &dir,
-                        client_config(args, true),
+                        client_config(args, true, &ice_servers),
                         common.clone(),
                     )
                     .await?,
@@ -276,7 +278,7 @@ fn cache_name(manifest_url: &str) -> String {
 }
 
 /// The core's configuration for one site.
-fn client_config(args: &SeedArgs, mirror: bool) -> ClientConfig {
+fn client_config(args: &SeedArgs, mirror: bool, ice_servers: &[IceServer]) -> ClientConfig {
     let mut c = ClientConfig {
         max_peers: args.max_peers.max(1),
         // `--max-peers` is the operator's cap: no headroom beyond it.
@@ -293,6 +295,8 @@ fn client_config(args: &SeedArgs, mirror: bool) -> ClientConfig {
         leech_only: false,
         // A seeder serves no page load: take a new version at once.
         max_switch_delay: std::time::Duration::ZERO,
+        ice_servers: ice_servers.to_vec(),
+        relay_only: args.relay_only,
         ..ClientConfig::default()
     };
     if mirror {

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use peerhost_core::ice::IceConfig;
 use peerhost_core::scheduler::ConnId;
 use peerhost_core::signal::Sdp;
 use peerhost_core::wire::CHANNEL_LABEL;
@@ -29,8 +30,8 @@ use webrtc::data_channel::{
     DataChannel, DataChannelEvent, RTCDataChannelInit, RTCDataChannelState,
 };
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceGatheringState, RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfiguration,
+    RTCConfigurationBuilder, RTCIceGatheringState, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
 };
 
 use crate::event::SeederEvent;
@@ -107,6 +108,7 @@ impl PeerHandle {
     pub(crate) fn spawn(
         conn: ConnId,
         role: Role,
+        ice: IceConfig,
         net: Arc<PeerNet>,
         inputs: mpsc::Sender<SeederEvent>,
     ) -> PeerHandle {
@@ -116,6 +118,7 @@ impl PeerHandle {
         let task = tokio::spawn(run(
             conn,
             role,
+            ice,
             net,
             inputs,
             answers,
@@ -174,8 +177,31 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
+/// webrtc-rs's configuration for the core's ICE servers and policy.
+fn rtc_configuration(ice: &IceConfig) -> RTCConfiguration {
+    let servers = ice
+        .servers
+        .iter()
+        .map(|s| RTCIceServer {
+            urls: s.urls.clone(),
+            username: s.username.clone().unwrap_or_default(),
+            credential: s.credential.clone().unwrap_or_default(),
+        })
+        .collect();
+    let policy = if ice.relay_only() {
+        RTCIceTransportPolicy::Relay
+    } else {
+        RTCIceTransportPolicy::All
+    };
+    RTCConfigurationBuilder::new()
+        .with_ice_servers(servers)
+        .with_ice_transport_policy(policy)
+        .build()
+}
+
 async fn build(
     net: &PeerNet,
+    ice: &IceConfig,
     ctl: mpsc::UnboundedSender<Ctl>,
 ) -> Result<impl PeerConnection, String> {
     // mDNS would open a multicast socket (absent in a loopback-only
@@ -185,8 +211,9 @@ async fn build(
         .with_sctp_max_receive_buffer_size(net.sctp_receive_window)
         .build();
     PeerConnectionBuilder::new()
-        // No STUN/TURN: host candidates on the configured addresses only.
-        .with_configuration(RTCConfigurationBuilder::new().build())
+        // Host candidates on the configured addresses, plus whatever the
+        // ICE servers (ours, then the tracker's) yield.
+        .with_configuration(rtc_configuration(ice))
         .with_setting_engine(settings)
         .with_handler(Arc::new(Handler(ctl)))
         .with_udp_addrs(net.udp_addrs.clone())
@@ -200,13 +227,14 @@ async fn build(
 async fn run(
     conn: ConnId,
     role: Role,
+    ice: IceConfig,
     net: Arc<PeerNet>,
     inputs: mpsc::Sender<SeederEvent>,
     mut answers: mpsc::UnboundedReceiver<String>,
     frames: (mpsc::UnboundedReceiver<Queued>, Arc<Outbox>),
 ) {
     let (ctl_tx, mut ctl) = mpsc::unbounded_channel();
-    let pc = match build(&net, ctl_tx).await {
+    let pc = match build(&net, &ice, ctl_tx).await {
         Ok(pc) => pc,
         Err(e) => {
             let _ = inputs

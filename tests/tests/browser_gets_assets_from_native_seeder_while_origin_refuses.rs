@@ -45,6 +45,10 @@ fn browser_gets_assets_from_native_seeder_while_origin_refuses() {
         udp_addrs: vec!["127.0.0.1:0".into()],
         sctp_window: 64 * 1024,
         refresh_secs: 60,
+        ice_servers: Vec::new(),
+        ice_username: None,
+        ice_credential: None,
+        relay_only: false,
     };
     let seeder = rt.block_on(Seeder::start(&args)).expect("seeder starts");
     assert!(seeder_status(&seeder).complete, "the seeder holds the site");

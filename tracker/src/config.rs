@@ -10,7 +10,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use peerhost_core::ice::IceServer;
 use serde::{Deserialize, Serialize};
+
+use crate::ice::{IceOffer, StunConfig, TurnConfig, TurnMinter};
 
 /// The whole tracker configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +29,14 @@ pub struct Config {
     pub manifests: ManifestConfig,
     /// The HTTP side pages.
     pub http: HttpConfig,
+    /// STUN/TURN servers handed to every client in announce answers
+    /// (`[[ice_servers]]` tables in WebRTC's `RTCIceServer` shape:
+    /// `urls`, `username`, `credential`). Default none.
+    pub ice_servers: Vec<IceServer>,
+    /// TURN with credentials minted per connection (coturn's shared secret).
+    pub turn: TurnConfig,
+    /// The built-in STUN responder.
+    pub stun: StunConfig,
 }
 
 impl Default for Config {
@@ -36,6 +47,9 @@ impl Default for Config {
             swarm: SwarmConfig::default(),
             manifests: ManifestConfig::default(),
             http: HttpConfig::default(),
+            ice_servers: Vec::new(),
+            turn: TurnConfig::default(),
+            stun: StunConfig::default(),
         }
     }
 }
@@ -286,9 +300,37 @@ pub enum ConfigError {
 impl Config {
     /// Parses TOML text.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let c: Config = toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
+        let mut c: Config = toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
+        c.read_turn_secret()?;
         c.validate()?;
         Ok(c)
+    }
+
+    /// Reads `turn.secret_file` into `turn.secret` (when no secret is given
+    /// inline).
+    fn read_turn_secret(&mut self) -> Result<(), ConfigError> {
+        if let (None, Some(path)) = (&self.turn.secret, &self.turn.secret_file) {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            self.turn.secret = Some(text.trim_end_matches(['\r', '\n']).to_owned());
+        }
+        Ok(())
+    }
+
+    /// What the hub hands clients: the static list and, with TURN URLs, a
+    /// minter for its secret (checked by [`Config::validate`]).
+    pub fn ice_offer(&self) -> IceOffer {
+        let turn = match (&self.turn.secret, self.turn.urls.is_empty()) {
+            (Some(secret), false) => Some(TurnMinter::new(
+                secret.as_bytes(),
+                self.turn.urls.clone(),
+                self.turn.ttl_secs,
+            )),
+            _ => None,
+        };
+        IceOffer::new(self.ice_servers.clone(), turn)
     }
 
     /// Loads `path` (if any), then applies `overrides` (`section.field=value`,
@@ -309,9 +351,10 @@ impl Config {
         for o in overrides {
             apply_override(&mut doc, o)?;
         }
-        let c: Config = doc
+        let mut c: Config = doc
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Toml(e.to_string()))?;
+        c.read_turn_secret()?;
         c.validate()?;
         Ok(c)
     }
@@ -361,6 +404,37 @@ impl Config {
         }
         if s.max_scrape_hashes > peerhost_core::signal::MAX_SCRAPE_HASHES {
             return bad("swarm.max_scrape_hashes must be ≤ 255");
+        }
+        let t = &self.turn;
+        if !t.urls.is_empty() {
+            if t.secret.as_deref().is_none_or(str::is_empty) {
+                return bad("turn.urls needs turn.secret or turn.secret_file");
+            }
+            if t.ttl_secs == 0 {
+                return bad("turn.ttl_secs must be ≥ 1");
+            }
+            // The minted entry must pass the checks every client applies.
+            let minted = IceServer {
+                urls: t.urls.clone(),
+                username: Some("0:x".into()),
+                credential: Some("x".into()),
+            };
+            if let Err(e) = minted.check() {
+                return Err(ConfigError::Invalid(format!("turn.urls: {e}")));
+            }
+        }
+        for server in &self.ice_servers {
+            if let Err(e) = server.check() {
+                return Err(ConfigError::Invalid(format!("ice_servers: {e}")));
+            }
+        }
+        if self.ice_servers.len() + usize::from(!t.urls.is_empty())
+            > peerhost_core::ice::MAX_ICE_SERVERS
+        {
+            return Err(ConfigError::Invalid(format!(
+                "ice_servers: more than {} servers with the minted TURN entry",
+                peerhost_core::ice::MAX_ICE_SERVERS
+            )));
         }
         for k in &self.manifests.allowed_sites {
             if k.parse::<peerhost_core::manifest::SiteKey>().is_err() {
@@ -434,6 +508,46 @@ mod tests {
         assert!(!c.swarm.allow_scrape);
         assert!(Config::load(None, &["nope".into()]).is_err());
         assert!(Config::load(None, &["swarm.nope=1".into()]).is_err());
+    }
+
+    #[test]
+    fn ice_servers_and_turn_are_checked_and_the_secret_never_printed() {
+        let c = Config::from_toml(
+            "[[ice_servers]]\nurls = \"stun:192.0.2.1:3478\"\n\n[turn]\nurls = [\"turn:192.0.2.1:3478?transport=udp\"]\nsecret = \"S3CRET\"\nttl = 60\n",
+        )
+        .unwrap();
+        assert_eq!(c.ice_servers, vec![IceServer::url("stun:192.0.2.1:3478")]);
+        assert_eq!(c.turn.ttl_secs, 60);
+        assert!(!c.to_toml().contains("S3CRET"));
+        let list = c
+            .ice_offer()
+            .servers_for(peerhost_core::time::UnixTime(100), crate::outbox::SocketId(3));
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[1].username.as_deref(), Some("160:peerhost3"));
+        // TURN URLs without a secret, a bad scheme, a TURN entry without
+        // credentials: refused at start, not in every browser.
+        assert!(Config::from_toml("[turn]\nurls = [\"turn:192.0.2.1\"]\n").is_err());
+        assert!(Config::from_toml("[[ice_servers]]\nurls = \"http://x\"\n").is_err());
+        assert!(Config::from_toml("[[ice_servers]]\nurls = \"turn:x\"\n").is_err());
+        assert!(Config::from_toml("[turn]\nurls = [\"stun:x\"]\nsecret = \"s\"\nttl_secs = 0\n").is_err());
+    }
+
+    #[test]
+    fn turn_secret_is_read_from_its_file() {
+        let dir = std::env::temp_dir().join(format!("peerhost-turn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let c = Config::load(
+            None,
+            &[
+                "turn.urls=[\"turn:192.0.2.1\"]".into(),
+                format!("turn.secret_file={:?}", file.display().to_string()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.turn.secret.as_deref(), Some("from-file"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

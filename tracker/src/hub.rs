@@ -44,6 +44,7 @@ use peerhost_core::time::{Instant, UnixTime};
 use rand::Rng;
 
 use crate::config::{ManifestConfig, SwarmConfig};
+use crate::ice::IceOffer;
 use crate::manifests::Manifests;
 use crate::metrics::Reason;
 use crate::outbox::{Broadcast, Outbox, Outgoing, SocketId};
@@ -148,6 +149,7 @@ pub enum Handled {
 pub struct Hub {
     swarms: Swarms,
     manifests: Manifests,
+    ice: IceOffer,
 }
 
 impl Hub {
@@ -156,7 +158,15 @@ impl Hub {
         Hub {
             swarms: Swarms::new(swarm),
             manifests: Manifests::new(manifests),
+            ice: IceOffer::default(),
         }
+    }
+
+    /// The same hub, handing `ice` (static servers, minted TURN
+    /// credentials) to clients in announce answers.
+    pub fn with_ice(mut self, ice: IceOffer) -> Self {
+        self.ice = ice;
+        self
     }
 
     /// The swarms, for gauges and tests.
@@ -209,9 +219,10 @@ impl Hub {
     ) -> Result<Handled, Reason> {
         let (action, why, info_hash, reason) = match msg {
             ClientMessage::Announce(a) => {
+                let ice = self.ice.servers_for(now.unix, socket);
                 match self
                     .swarms
-                    .announce(now.mono, rng, socket, from, a, &mut out.messages)
+                    .announce(now.mono, rng, socket, from, a, &ice, &mut out.messages)
                 {
                     Ok(o) => return Ok(Handled::Announced(o)),
                     Err(rej) => (

@@ -14,11 +14,13 @@
 
 pub mod config;
 pub mod hub;
+pub mod ice;
 pub mod manifests;
 pub mod metrics;
 pub mod outbox;
 mod read_clock;
 pub mod server;
+pub mod stun;
 pub mod swarm;
 
 pub use server::{AppState, app, serve};
@@ -51,6 +53,10 @@ pub mod cli {
             value_delimiter = ','
         )]
         pub set: Vec<String>,
+        /// Answer STUN Binding requests on this UDP address, e.g.
+        /// 0.0.0.0:3478 (overrides `stun.listen`; off by default).
+        #[arg(long, value_name = "ADDR", env = "PEERHOST_TRACKER_STUN")]
+        pub stun: Option<SocketAddr>,
         /// Print the effective configuration as TOML and exit.
         #[arg(long)]
         pub print_config: bool,
@@ -62,6 +68,9 @@ pub mod cli {
             let mut cfg = Config::load(self.config.as_deref(), &self.set)?;
             if let Some(l) = self.listen {
                 cfg.listen = l;
+            }
+            if let Some(s) = self.stun {
+                cfg.stun.listen = Some(s);
             }
             Ok(cfg)
         }
@@ -82,7 +91,21 @@ pub mod cli {
         let addr = listener.local_addr()?;
         println!("peerhost tracker listening on ws://{addr}");
         tracing::info!(%addr, "tracker listening");
+        let stun = match cfg.stun.listen {
+            Some(at) => Some(
+                tokio::net::UdpSocket::bind(at)
+                    .await
+                    .with_context(|| format!("binding STUN on {at}"))?,
+            ),
+            None => None,
+        };
         let state = AppState::new(cfg);
+        if let Some(socket) = stun {
+            let at = socket.local_addr()?;
+            println!("peerhost tracker answering STUN on udp://{at}");
+            tracing::info!(%at, "STUN responder listening");
+            tokio::spawn(crate::stun::serve_stun(socket, state.clone()));
+        }
         serve(listener, state, shutdown_signal()).await?;
         tracing::info!("tracker stopped");
         Ok(())

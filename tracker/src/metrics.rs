@@ -145,6 +145,8 @@ pub struct Metrics {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     messages_out: AtomicU64,
+    stun_answered: AtomicU64,
+    stun_ignored: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -162,6 +164,8 @@ impl Default for Metrics {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             messages_out: AtomicU64::new(0),
+            stun_answered: AtomicU64::new(0),
+            stun_ignored: AtomicU64::new(0),
         }
     }
 }
@@ -270,6 +274,23 @@ impl Metrics {
         self.manifest_pushes.fetch_add(n as u64, Relaxed);
     }
 
+    /// A STUN Binding request was answered.
+    pub fn stun_answered(&self) {
+        self.stun_answered.fetch_add(1, Relaxed);
+    }
+    /// A datagram on the STUN port was not a Binding request and was dropped.
+    pub fn stun_ignored(&self) {
+        self.stun_ignored.fetch_add(1, Relaxed);
+    }
+    /// STUN Binding requests answered since start.
+    pub fn stun_answered_count(&self) -> u64 {
+        self.stun_answered.load(Relaxed)
+    }
+    /// Datagrams on the STUN port dropped since start.
+    pub fn stun_ignored_count(&self) -> u64 {
+        self.stun_ignored.load(Relaxed)
+    }
+
     /// A copy of the headline figures.
     pub fn snapshot(&self, gauges: Gauges) -> Snapshot {
         Snapshot {
@@ -356,6 +377,18 @@ impl Metrics {
             "counter",
             "Manifest pushes queued to subscribers.",
             self.manifest_pushes.load(Relaxed),
+        );
+        metric(
+            "stun_answered_total",
+            "counter",
+            "STUN Binding requests answered.",
+            self.stun_answered.load(Relaxed),
+        );
+        metric(
+            "stun_ignored_total",
+            "counter",
+            "Datagrams on the STUN port dropped (not a Binding request).",
+            self.stun_ignored.load(Relaxed),
         );
         metric(
             "messages_out_total",

@@ -87,7 +87,9 @@ impl AppState {
     /// Fresh state under `cfg`.
     pub fn new(cfg: Config) -> Self {
         AppState(Arc::new(Shared {
-            swarms: Mutex::new(Hub::new(cfg.swarm.clone(), cfg.manifests.clone())),
+            swarms: Mutex::new(
+                Hub::new(cfg.swarm.clone(), cfg.manifests.clone()).with_ice(cfg.ice_offer()),
+            ),
             manifests: Mutex::new(Hub::new(cfg.swarm.clone(), cfg.manifests.clone())),
             cfg,
             sockets: RwLock::new(HashMap::new()),
@@ -129,6 +131,11 @@ impl AppState {
             subscriptions,
             rss_bytes: rss_bytes(),
         }
+    }
+
+    /// Changes to `true` when [`AppState::shutdown`] is called.
+    pub fn shutdown_watch(&self) -> watch::Receiver<bool> {
+        self.0.shutdown.subscribe()
     }
 
     /// Asks every connection to close (WebSocket close 1001) and the accept loop to stop.

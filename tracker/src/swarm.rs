@@ -31,6 +31,7 @@ use peerhost_core::signal::{
     Announce, AnnounceEvent, AnswerMsg, InfoHash, OfferId, PeerId, RelayedAnswer, RelayedOffer,
     ScrapeFile, ServerMessage, SignalError,
 };
+use peerhost_core::ice::IceServer;
 use peerhost_core::time::Instant;
 use rand::Rng;
 
@@ -225,7 +226,8 @@ impl Swarms {
 
     /// Handles an announce from `socket` (connected from `from`, if the
     /// driver knows): joins, updates or leaves the swarm, answers the
-    /// announcer, and relays its offers to distinct random peers.
+    /// announcer (handing it `ice_servers`), and relays its offers to
+    /// distinct random peers.
     pub fn announce<R: Rng + ?Sized>(
         &mut self,
         now: Instant,
@@ -233,6 +235,7 @@ impl Swarms {
         socket: SocketId,
         from: Option<IpAddr>,
         a: &Announce,
+        ice_servers: &[IceServer],
         out: &mut Vec<Outgoing>,
     ) -> Result<AnnounceOutcome, Reject> {
         let cfg = &self.cfg;
@@ -268,7 +271,7 @@ impl Swarms {
             if exists && !takeover {
                 self.remove_peer(&a.info_hash, &a.peer_id);
             }
-            self.respond(a, socket, out);
+            self.respond(a, socket, ice_servers, out);
             return Ok(outcome);
         }
 
@@ -358,7 +361,7 @@ impl Swarms {
             }
         };
 
-        self.respond(a, socket, out);
+        self.respond(a, socket, ice_servers, out);
         if offers.is_empty() {
             return Ok(outcome);
         }
@@ -410,7 +413,13 @@ impl Swarms {
         Ok(outcome)
     }
 
-    fn respond(&self, a: &Announce, socket: SocketId, out: &mut Vec<Outgoing>) {
+    fn respond(
+        &self,
+        a: &Announce,
+        socket: SocketId,
+        ice_servers: &[IceServer],
+        out: &mut Vec<Outgoing>,
+    ) {
         let (complete, incomplete) = self.counts(&a.info_hash);
         out.push(Outgoing {
             to: socket,
@@ -419,6 +428,7 @@ impl Swarms {
                 interval: self.cfg.announce_interval_secs,
                 complete,
                 incomplete,
+                ice_servers: ice_servers.to_vec(),
             },
         });
     }

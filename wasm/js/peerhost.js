@@ -15,6 +15,12 @@
  *   data-hidden-stop   seconds a hidden tab keeps uploading (default 30)
  *   data-switch-delay  seconds a page load may finish on its version when a newer
  *                      one arrives (default 10); 0 lets one load mix two versions
+ *   data-ice-servers   JSON list of RTCIceServer dicts, e.g.
+ *                      '[{"urls":"stun:stun.example.org:3478"}]' (default none: no
+ *                      third-party server is contacted); bad JSON is ignored with a
+ *                      console warning. The tracker may add its own (docs/real-networks.md)
+ *   data-relay-only    present or "true": relayed (TURN) candidates only
+ *                      (iceTransportPolicy "relay"); peers never see the visitor's address
  *
  * Whatever fails here (no WebAssembly, no WebRTC, no WebCrypto Ed25519 —
  * plain http:// pages or browsers older than Chromium 137, Firefox 129,
@@ -23,6 +29,12 @@
  *   peerhost.fetch(url) -> Promise<Response>   listed assets via peers/origin, others via fetch()
  *   peerhost.stats()    -> object              bytes from peers/origin, peers, per asset
  *   peerhost.optOut() / peerhost.optIn()        persisted in localStorage
+ *   peerhost.setRelayOnly(bool)                 the visitor's choice, persisted in
+ *                                               localStorage; applies to new connections
+ *   peerhost.disclosure() -> object             what this visitor shares: {mode:
+ *                       "seeding"|"leech-only"|"opted-out", relayOnly, assetsHeld,
+ *                       uploadedBytes, peers, iceServers, uploadLimitBytesPerSec,
+ *                       uploadLimitTotalBytes, running}
  *   peerhost.ready      -> Promise<boolean>     whether peerhost runs in this page
  * Events on window:
  *   'peerhost:version'  detail {version, previous}: a newer signed manifest became
@@ -36,6 +48,7 @@
   var data = script.dataset;
   var base = new URL('.', script.src).href;
   var OPT_OUT = 'peerhost.optOut';
+  var RELAY_ONLY = 'peerhost.relayOnly';
   var CACHE = 'peerhost-assets';
   var client = null;
   var listed = new Set();
@@ -56,6 +69,17 @@
     var u = new URL(t, location.href);
     u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
     return u.href;
+  }
+
+  function stored(key) {
+    try { return localStorage.getItem(key); } catch (e) { return null; }
+  }
+
+  // The visitor's choice (setRelayOnly) wins over the tag's default.
+  function relayOnly() {
+    var choice = stored(RELAY_ONLY);
+    if (choice === '1' || choice === '0') return choice === '1';
+    return data.relayOnly !== undefined && data.relayOnly !== 'false';
   }
 
   function meteredOrSaving() {
@@ -90,6 +114,26 @@
       }
     },
     optIn: function () { try { localStorage.removeItem(OPT_OUT); } catch (e) { /* ignore */ } },
+    setRelayOnly: function (on) {
+      try { localStorage.setItem(RELAY_ONLY, on ? '1' : '0'); } catch (e) { /* storage blocked */ }
+      if (client) client.setRelayOnly(!!on);
+    },
+    disclosure: function () {
+      var s = client ? client.stats() : null;
+      var mode = stored(OPT_OUT) === '1' ? 'opted-out'
+        : (!s || s.leechOnly ? 'leech-only' : 'seeding');
+      return {
+        mode: mode,
+        running: !!s,
+        relayOnly: s ? s.iceMode === 'relay-only' : relayOnly(),
+        assetsHeld: s ? s.assetsHeld : 0,
+        uploadedBytes: s ? s.bytesUploaded : 0,
+        peers: s ? s.peers : 0,
+        iceServers: s ? s.iceServers : 0,
+        uploadLimitBytesPerSec: num(data.uploadRate, 1048576),
+        uploadLimitTotalBytes: num(data.uploadTotal, 67108864),
+      };
+    },
   };
   window.peerhost = api;
 
@@ -262,6 +306,8 @@
         uploadBytesPerSec: num(data.uploadRate, 1048576),
         uploadTotalBytes: num(data.uploadTotal, 67108864),
         switchDelaySecs: num(data.switchDelay, 10),
+        iceServers: data.iceServers,
+        relayOnly: relayOnly(),
       });
       return manifest;
     }).then(function (text) {

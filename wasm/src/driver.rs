@@ -253,6 +253,13 @@ impl PageDriver {
         self.pump();
     }
 
+    /// Use relayed candidates only (or not) for connections made from now on.
+    pub fn set_relay_only(&mut self, on: bool) {
+        let now = self.now();
+        self.client.handle_input(now, Input::RelayOnly(on));
+        self.pump();
+    }
+
     /// Closes the tracker socket and every connection.
     pub fn close(&mut self) {
         self.tracker = None;
@@ -333,7 +340,7 @@ impl PageDriver {
     fn perform(&mut self, out: Output) {
         match out {
             Output::Tracker(msg) => self.send_tracker(&msg),
-            Output::CreateOffer { conn } => match PeerConn::offer(conn, self.sink.clone()) {
+            Output::CreateOffer { conn, ice } => match PeerConn::offer(conn, &ice, self.sink.clone()) {
                 Ok(pc) => {
                     self.peers.insert(conn, pc);
                 }
@@ -343,8 +350,8 @@ impl PageDriver {
                     self.handle(now, PageEvent::LocalSdp { conn, sdp });
                 }
             },
-            Output::AcceptOffer { conn, offer } => {
-                match PeerConn::answer(conn, &offer.sdp, self.sink.clone()) {
+            Output::AcceptOffer { conn, offer, ice } => {
+                match PeerConn::answer(conn, &offer.sdp, &ice, self.sink.clone()) {
                     Ok(pc) => {
                         self.peers.insert(conn, pc);
                     }

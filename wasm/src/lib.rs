@@ -39,7 +39,9 @@ impl Peerhost {
     /// Starts a client. `options`: `siteKey` (required, base64url), and
     /// optionally `tracker` (ws:// URL), `floorVersion` (highest version
     /// seen on an earlier visit), `maxPeers`, `uploadBytesPerSec`,
-    /// `uploadTotalBytes`, `leechOnly`, `switchDelaySecs`.
+    /// `uploadTotalBytes`, `leechOnly`, `switchDelaySecs`, `iceServers`
+    /// (JSON text: a list of `RTCIceServer` dictionaries; a bad list is
+    /// ignored with a console warning) and `relayOnly`.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<Peerhost, JsError> {
         let site_key: SiteKey = opt_str(&options, "siteKey")
@@ -59,6 +61,15 @@ impl Peerhost {
         }
         config.upload = upload;
         config.leech_only = opt_bool(&options, "leechOnly").unwrap_or(false);
+        if let Some(text) = opt_str(&options, "iceServers") {
+            match ice_servers(&text) {
+                Ok(servers) => config.ice_servers = servers,
+                Err(e) => web_sys::console::warn_1(
+                    &format!("peerhost: data-ice-servers ignored: {e}").into(),
+                ),
+            }
+        }
+        config.relay_only = opt_bool(&options, "relayOnly").unwrap_or(false);
         // Manifest signatures (WebCrypto Ed25519: there is no ed25519 code in
         // this module) and pieces (SHA-256) are checked by the browser.
         if js::subtle().is_none() {
@@ -152,6 +163,13 @@ impl Peerhost {
         self.driver.borrow_mut().set_leech_only(on);
     }
 
+    /// Use relayed (TURN) candidates only, or not, for connections made
+    /// from now on (the visitor's choice).
+    #[wasm_bindgen(js_name = setRelayOnly)]
+    pub fn set_relay_only(&self, on: bool) {
+        self.driver.borrow_mut().set_relay_only(on);
+    }
+
     /// Highest manifest version accepted: persist it to refuse rollbacks on
     /// the next visit.
     #[wasm_bindgen(js_name = versionFloor)]
@@ -181,6 +199,11 @@ impl Peerhost {
         set(&v, "originOnly", d.client.origin_only(now));
         set(&v, "leechOnly", d.client.leech_only());
         set(&v, "announced", d.client.announced());
+        // How peers are reached; a count, never the servers' credentials.
+        let ice = d.client.ice_config();
+        let mode = if ice.relay_only() { "relay-only" } else { "direct" };
+        set(&v, "iceMode", mode);
+        set(&v, "iceServers", ice.servers.len() as f64);
         let held = manifest.map_or(0, |m| {
             m.manifest()
                 .assets
@@ -209,6 +232,16 @@ impl Peerhost {
     pub fn close(self) {
         self.driver.borrow_mut().close();
     }
+}
+
+/// The tag's `data-ice-servers`: JSON text of a list of `RTCIceServer`s,
+/// parsed by the browser and checked by the core.
+fn ice_servers(text: &str) -> Result<Vec<peerhost_core::ice::IceServer>, String> {
+    if text.len() > 16 * 1024 {
+        return Err("longer than 16 KiB".into());
+    }
+    let value = json::parse(text).map_err(|e| format!("not JSON: {e}"))?;
+    peerhost_core::ice::servers_from_value(&value).map_err(|e| e.to_string())
 }
 
 /// Hashes `data` in 16 KiB pieces with the core's verifier, as verifying a

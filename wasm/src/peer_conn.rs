@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 
 use js_sys::{ArrayBuffer, Uint8Array};
+use peerhost_core::ice::IceConfig;
 use peerhost_core::scheduler::ConnId;
 use peerhost_core::signal::{Sdp, SdpKind};
 use peerhost_core::wire::CHANNEL_LABEL;
@@ -18,7 +19,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{
     Event, MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelInit,
-    RtcDataChannelType, RtcIceGatheringState, RtcPeerConnection, RtcPeerConnectionState,
+    RtcDataChannelType, RtcIceGatheringState, RtcIceServer, RtcIceTransportPolicy,
+    RtcPeerConnection, RtcPeerConnectionState,
     RtcSdpType, RtcSessionDescriptionInit,
 };
 
@@ -61,18 +63,35 @@ pub struct PeerConn {
     _on_datachannel: Option<ChannelCallback>,
 }
 
-fn new_pc() -> Result<RtcPeerConnection, JsValue> {
-    // No STUN/TURN: host candidates only (and nothing leaves the machine in tests).
+/// A peer connection with the core's ICE servers and policy. With none
+/// configured, host candidates only: no third party is contacted.
+fn new_pc(ice: &IceConfig) -> Result<RtcPeerConnection, JsValue> {
     let config = RtcConfiguration::new();
-    config.set_ice_servers(&js_sys::Array::new());
+    let servers = js_sys::Array::new();
+    for s in &ice.servers {
+        let server = RtcIceServer::new();
+        let urls: js_sys::Array = s.urls.iter().map(|u| JsValue::from_str(u)).collect();
+        server.set_urls(&urls);
+        if let Some(u) = &s.username {
+            server.set_username(u);
+        }
+        if let Some(c) = &s.credential {
+            server.set_credential(c);
+        }
+        servers.push(&server);
+    }
+    config.set_ice_servers(&servers);
+    if ice.relay_only() {
+        config.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
+    }
     RtcPeerConnection::new_with_configuration(&config)
 }
 
 impl PeerConn {
     /// Creates a connection with a data channel and starts making an offer;
     /// the offer is reported as [`PageEvent::LocalSdp`].
-    pub fn offer(conn: ConnId, sink: Sink) -> Result<PeerConn, JsValue> {
-        let pc = new_pc()?;
+    pub fn offer(conn: ConnId, ice: &IceConfig, sink: Sink) -> Result<PeerConn, JsValue> {
+        let pc = new_pc(ice)?;
         let init = RtcDataChannelInit::new();
         init.set_ordered(true);
         let dc = pc.create_data_channel_with_data_channel_dict(CHANNEL_LABEL, &init);
@@ -94,8 +113,13 @@ impl PeerConn {
     /// Creates a connection from a remote offer and starts answering it.
     /// The remote channel is reported as [`PageEvent::DataChannel`], for the
     /// driver to [`PeerConn::attach`] to this connection.
-    pub fn answer(conn: ConnId, offer_sdp: &str, sink: Sink) -> Result<PeerConn, JsValue> {
-        let pc = new_pc()?;
+    pub fn answer(
+        conn: ConnId,
+        offer_sdp: &str,
+        ice: &IceConfig,
+        sink: Sink,
+    ) -> Result<PeerConn, JsValue> {
+        let pc = new_pc(ice)?;
         let on_datachannel = {
             let sink = sink.clone();
             Closure::<dyn FnMut(RtcDataChannelEvent)>::new(move |ev: RtcDataChannelEvent| {

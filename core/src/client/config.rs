@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::ice::IceServer;
 use crate::scheduler::SchedulerConfig;
 use crate::upload::UploadLimits;
 
@@ -65,6 +66,13 @@ pub struct ClientConfig {
     /// ban: the offer may be honest; the origin and the tracker still bring
     /// new versions). Default [`MAX_PARTIAL_MANIFEST_BYTES`].
     pub max_partial_manifest_bytes: usize,
+    /// STUN/TURN servers of the site's tag or the seeder's flags, used
+    /// before the tracker's (`ice_servers` of its announce answers).
+    /// Default none: no third party is contacted unless configured.
+    pub ice_servers: Vec<IceServer>,
+    /// Use relayed (TURN) candidates only (`iceTransportPolicy: "relay"`):
+    /// peers never learn this client's addresses. Default off.
+    pub relay_only: bool,
 }
 
 /// Default [`ClientConfig::max_queued_upload_bytes_per_peer`]: 1 MiB, what
@@ -103,6 +111,8 @@ impl Default for ClientConfig {
             max_queued_upload_bytes_per_peer: MAX_QUEUED_UPLOAD_BYTES_PER_PEER,
             max_queued_upload_bytes: MAX_QUEUED_UPLOAD_BYTES,
             max_partial_manifest_bytes: MAX_PARTIAL_MANIFEST_BYTES,
+            ice_servers: Vec::new(),
+            relay_only: false,
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::peer::{Peer, Phase};
 use super::{Client, CloseReason, Event, ManifestSource, Output};
 use crate::manifest::SignedManifest;
+use crate::ice::{IceConfig, IceServer};
 use crate::scheduler::ConnId;
 use crate::signal::{
     Announce, AnnounceEvent, AnswerMsg, ClientMessage, InfoHash, Offer, OfferId, RelayedAnswer,
@@ -41,9 +42,21 @@ pub(super) struct TrackerLink {
     pub(super) answers: u64,
     /// Answers to expect: our offers, or fewer if the swarm is smaller.
     pub(super) expected_answers: Option<u64>,
+    /// ICE servers of the tracker's latest announce answer.
+    pub(super) ice_servers: Vec<IceServer>,
 }
 
 impl Client {
+    /// What new peer connections are built with: the configured ICE
+    /// servers, then the tracker's latest, and the policy.
+    pub fn ice_config(&self) -> IceConfig {
+        IceConfig::merged(
+            &self.config.ice_servers,
+            &self.tracker.ice_servers,
+            self.config.relay_only,
+        )
+    }
+
     /// The tracker connection is up.
     pub(super) fn handle_tracker_connected(&mut self, now: Instant) {
         self.tracker.connected = true;
@@ -116,7 +129,11 @@ impl Client {
                 interval,
                 complete,
                 incomplete,
+                ice_servers,
             } => {
+                // The tracker's list, whichever swarm the answer is for: it
+                // is per connection, and each answer replaces the last.
+                self.tracker.ice_servers = ice_servers;
                 if Some(info_hash) == self.tracker.joined {
                     let interval = Duration::from_secs(interval.clamp(10, 3600));
                     self.tracker.interval = Some(interval);
@@ -272,7 +289,8 @@ impl Client {
         for _ in 0..n {
             let conn = self.new_conn(None, Phase::MakingOffer);
             waiting.insert(conn);
-            self.outputs.push_back(Output::CreateOffer { conn });
+            let ice = self.ice_config();
+            self.outputs.push_back(Output::CreateOffer { conn, ice });
         }
         self.tracker.draft = Some(AnnounceDraft {
             waiting,
@@ -381,9 +399,11 @@ impl Client {
                 info_hash: offer.info_hash,
             },
         );
+        let ice = self.ice_config();
         self.outputs.push_back(Output::AcceptOffer {
             conn,
             offer: offer.offer,
+            ice,
         });
     }
 

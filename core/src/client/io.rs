@@ -8,6 +8,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
+use crate::ice::IceConfig;
 use crate::manifest::{ManifestError, SIGNATURE_LEN, SignedManifest, SiteKey};
 use crate::piece::{Digest, PieceIndex};
 use crate::scheduler::{ConnId, OriginReasons, RequestId};
@@ -135,6 +136,9 @@ pub enum Input {
     /// connection became metered, the visitor opted out. Queued requests are
     /// rejected at once.
     LeechOnly(bool),
+    /// Use relayed (TURN) candidates only, or not, for connections made
+    /// from now on (the visitor's choice; connections already up stay).
+    RelayOnly(bool),
     /// Leave politely: a `stopped` announce for the swarm we are in and a
     /// close for every connection. The client can be dropped afterwards.
     Leave,
@@ -314,6 +318,8 @@ pub enum Output {
     CreateOffer {
         /// The new connection.
         conn: ConnId,
+        /// The ICE servers and policy to build it with.
+        ice: IceConfig,
     },
     /// Create a peer connection from a remote offer and an answer to it;
     /// report the answer with [`Input::LocalSdp`].
@@ -322,6 +328,8 @@ pub enum Output {
         conn: ConnId,
         /// The remote offer.
         offer: Sdp,
+        /// The ICE servers and policy to build it with.
+        ice: IceConfig,
     },
     /// Apply the remote answer to the connection we offered.
     ApplyAnswer {
@@ -464,6 +472,7 @@ impl fmt::Display for Input {
             },
             Input::Timeout => f.write_str("timeout"),
             Input::LeechOnly(on) => write!(f, "leech only: {on}"),
+            Input::RelayOnly(on) => write!(f, "relay only: {on}"),
             Input::Leave => f.write_str("leave"),
         }
     }
@@ -474,7 +483,7 @@ impl fmt::Display for Output {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Output::Tracker(msg) => write!(f, "to tracker: {}", client_message_kind(msg)),
-            Output::CreateOffer { conn } => write!(f, "create offer for conn {}", conn.0),
+            Output::CreateOffer { conn, .. } => write!(f, "create offer for conn {}", conn.0),
             Output::AcceptOffer { conn, .. } => write!(f, "accept offer on conn {}", conn.0),
             Output::ApplyAnswer { conn, .. } => write!(f, "apply answer on conn {}", conn.0),
             Output::SendPeer { conn, frame } => {

@@ -227,6 +227,7 @@ impl Client {
             Input::Origin { request, result } => self.handle_origin(now, request, result),
             Input::Timeout => self.handle_timeout(now),
             Input::LeechOnly(on) => self.set_leech_only(now, on),
+            Input::RelayOnly(on) => self.config.relay_only = on,
             Input::Leave => self.leave(),
         }
     }

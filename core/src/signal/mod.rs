@@ -65,7 +65,7 @@
 //!
 //! | variant | JSON |
 //! |---|---|
-//! | [`ServerMessage::AnnounceResponse`] | `{"action":"announce","info_hash":ID,"interval":S,"complete":N,"incomplete":N}` |
+//! | [`ServerMessage::AnnounceResponse`] | `{"action":"announce","info_hash":ID,"interval":S,"complete":N,"incomplete":N,"ice_servers":[ICE,…]?}` |
 //! | [`ServerMessage::Offer`] | `{"action":"announce","info_hash":ID,"peer_id":ID (offerer),"offer_id":ID,"offer":{"type":"offer","sdp":S}}` |
 //! | [`ServerMessage::Answer`] | `{"action":"announce","info_hash":ID,"peer_id":ID (answerer),"offer_id":ID,"answer":{"type":"answer","sdp":S}}` |
 //! | [`ServerMessage::ScrapeResponse`] | `{"action":"scrape","files":{ID:{"complete":N,"incomplete":N,"downloaded":N}},"flags":{"min_request_interval":S}}` |
@@ -77,7 +77,9 @@
 //! unpadded base64url (as in the script tag); `B64` standard padded base64
 //! of [`SignedManifest::to_bytes`](crate::manifest::SignedManifest::to_bytes)
 //! (at most [`MAX_MANIFEST_LEN`] bytes
-//! decoded); `S` an SDP string.
+//! decoded); `S` an SDP string; `ICE` one WebRTC `RTCIceServer` dictionary,
+//! `{"urls":URL|[URL,…],"username":TEXT?,"credential":TEXT?}` (see
+//! [`crate::ice`]).
 //!
 //! ## The peerhost extension
 //! - `peerhost_publish`: the site owner (`peerhost push`) hands the tracker
@@ -89,6 +91,15 @@
 //!   site; if the tracker holds a version above `have_version` it pushes it
 //!   at once. From the tracker it is the push. A push is a hint: clients
 //!   verify it like a manifest from anywhere else.
+//! - `ice_servers` in an announce response: STUN/TURN servers the tracker
+//!   offers its clients (for TURN, credentials it minted for this
+//!   connection). At most [`MAX_ICE_SERVERS`] servers of 1 to
+//!   [`MAX_ICE_URLS`](crate::ice::MAX_ICE_URLS) `stun:`/`stuns:`/`turn:`/`turns:`
+//!   URLs, every text at most [`MAX_ICE_TEXT_LEN`](crate::ice::MAX_ICE_TEXT_LEN)
+//!   bytes, TURN URLs only with username and credential; anything else
+//!   refuses the message (a browser would throw on it). Absent means none;
+//!   each answer replaces the previous answer's list. Other trackers send
+//!   none, and other clients ignore it.
 //! - Action names starting with `peerhost_` are reserved for this
 //!   extension; a tracker answers any action it does not know with `Error`
 //!   echoing that action, and keeps the connection.
@@ -172,6 +183,8 @@ pub use ids::{InfoHash, OfferId, PeerId, swarm_id};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::ice::MAX_ICE_SERVERS;
+use crate::ice::IceServer;
 use crate::manifest::{MAX_MANIFEST_LEN, SiteKey};
 
 /// Protocol id, also the domain separator of [`swarm_id`].
@@ -486,6 +499,9 @@ pub enum ServerMessage {
         complete: u64,
         /// Leechers in the swarm.
         incomplete: u64,
+        /// ICE servers offered by the tracker (`ice_servers`; empty when
+        /// absent).
+        ice_servers: Vec<IceServer>,
     },
     /// Another peer's offer; answer it with [`ClientMessage::Answer`].
     Offer(RelayedOffer),

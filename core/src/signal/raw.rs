@@ -82,6 +82,7 @@ pub(super) struct RawServer {
     pub site_key: Option<String>,
     pub version: Lenient,
     pub manifest: Option<String>,
+    pub ice_servers: Option<Vec<IceServer>>,
 }
 
 pub(super) fn truncate_action(a: &str) -> String {
@@ -97,6 +98,15 @@ pub(super) fn one_hash(h: Option<InfoHashes>) -> Result<InfoHash, SignalError> {
             reason: "expected one id".into(),
         }),
     }
+}
+
+fn ice_servers(list: Option<Vec<IceServer>>) -> Result<Vec<IceServer>, SignalError> {
+    let list = list.unwrap_or_default();
+    crate::ice::check_servers(&list).map_err(|e| SignalError::Invalid {
+        field: "ice_servers",
+        reason: e.to_string(),
+    })?;
+    Ok(list)
 }
 
 pub(super) fn need<T>(v: Option<T>, field: &'static str) -> Result<T, SignalError> {
@@ -224,6 +234,7 @@ impl ServerMessage {
                         interval: raw.interval.0.unwrap_or(DEFAULT_ANNOUNCE_INTERVAL_SECS),
                         complete: raw.complete.0.unwrap_or(0),
                         incomplete: raw.incomplete.0.unwrap_or(0),
+                        ice_servers: ice_servers(raw.ice_servers)?,
                     })
                 }
             }

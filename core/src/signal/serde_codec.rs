@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::parse_binary_id;
 use super::raw::{InfoHashes, Lenient, RawClient, RawServer};
 use super::*;
+use crate::ice::IceServer;
 use crate::json::MAX_SAFE_INTEGER;
 
 // ---------------------------------------------------------------------------
@@ -401,6 +402,7 @@ impl ServerMessage {
                 interval,
                 complete,
                 incomplete,
+                ice_servers,
             } => json_sized(
                 &AnnounceResponseOut {
                     action: ACTION_ANNOUNCE,
@@ -408,8 +410,9 @@ impl ServerMessage {
                     interval: *interval,
                     complete: *complete,
                     incomplete: *incomplete,
+                    ice_servers: (!ice_servers.is_empty()).then_some(ice_servers),
                 },
-                256,
+                256 + ice_servers.len() * 256,
             ),
             ServerMessage::Offer(o) => json_sized(
                 &RelayedOfferOut {
@@ -494,6 +497,8 @@ struct AnnounceResponseOut<'a> {
     interval: u64,
     complete: u64,
     incomplete: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ice_servers: Option<&'a Vec<IceServer>>,
 }
 
 #[derive(Serialize)]

@@ -135,6 +135,7 @@ fn sample_servers() -> Vec<ServerMessage> {
             interval: 120,
             complete: 3,
             incomplete: 4,
+            ice_servers: Vec::new(),
         },
         ServerMessage::Offer(RelayedOffer {
             info_hash: InfoHash(id(1)),

@@ -17,6 +17,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::ids::parse_binary_id;
 use super::raw::{InfoHashes, Lenient, RawClient, RawServer};
 use super::*;
+use crate::ice::IceServer;
 use crate::json::JsonValue;
 
 fn malformed(reason: String) -> SignalError {
@@ -189,6 +190,20 @@ impl RawServer {
                 )));
             }
         };
+        let ice_servers = match f.get("ice_servers") {
+            None => None,
+            Some(JsonValue::Array(list)) => Some(
+                list.iter()
+                    .map(|v| IceServer::from_value(v).map_err(|e| malformed(format!("ice_servers: {e}"))))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Some(other) => {
+                return Err(malformed(format!(
+                    "ice_servers: {} is not an array",
+                    other.kind()
+                )));
+            }
+        };
         Ok(RawServer {
             action: f.text("action")?,
             info_hash: f.id("info_hash")?.map(InfoHash),
@@ -204,6 +219,7 @@ impl RawServer {
             site_key: f.text("site_key")?,
             version: f.lenient("version")?,
             manifest: f.text("manifest")?,
+            ice_servers,
         })
     }
 }
@@ -344,11 +360,16 @@ impl ServerMessage {
                 interval,
                 complete,
                 incomplete,
+                ice_servers,
             } => {
                 o.push(("info_hash".into(), id(&info_hash.0)));
                 o.push(("interval".into(), n(*interval)));
                 o.push(("complete".into(), n(*complete)));
                 o.push(("incomplete".into(), n(*incomplete)));
+                if !ice_servers.is_empty() {
+                    let list = ice_servers.iter().map(IceServer::to_value).collect();
+                    o.push(("ice_servers".into(), JsonValue::Array(list)));
+                }
             }
             ServerMessage::Offer(r) => {
                 o.push(("info_hash".into(), id(&r.info_hash.0)));

@@ -282,7 +282,7 @@ impl<A> Net<A> {
                 let at = now + self.config.tracker_latency;
                 self.push(at, Event::ToTracker(i, msg));
             }
-            Output::CreateOffer { conn } => {
+            Output::CreateOffer { conn, .. } => {
                 self.deliver(
                     sdp_at,
                     i,
@@ -292,7 +292,7 @@ impl<A> Net<A> {
                     },
                 );
             }
-            Output::AcceptOffer { conn, offer } => {
+            Output::AcceptOffer { conn, offer, .. } => {
                 let (n, c) = parse_sdp(&offer.sdp, Setup::Offer)?;
                 let nat_fails = self.rng.unit() < self.config.nat_failure;
                 self.nodes[i as usize].add_link(conn, n, c, nat_fails);

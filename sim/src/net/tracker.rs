@@ -84,6 +84,7 @@ impl Tracker {
                         interval: 120,
                         complete: 0,
                         incomplete: swarm.members.len() as u64,
+                        ice_servers: Vec::new(),
                     },
                 ));
                 // Each offer to a distinct random other member.

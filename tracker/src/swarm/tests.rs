@@ -61,6 +61,7 @@ impl T {
             SocketId(socket),
             None,
             &a,
+            &[],
             &mut self.out,
         )
     }
@@ -419,6 +420,7 @@ fn prefix_cap_and_newcomer_slots_hold_and_are_released() {
             SocketId(u64::from(n)),
             ip,
             &a,
+            &[],
             &mut t.out,
         )
     };
