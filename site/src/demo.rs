@@ -117,6 +117,11 @@ pub struct DemoOptions {
     pub web_dir: Option<PathBuf>,
     /// Run the tracker at `/tracker` (off: the tag's tracker URL fails).
     pub tracker: bool,
+    /// The tracker's configuration (its `listen` is unused: it is served on
+    /// the demo's address). With `stun.listen` set, the demo also answers
+    /// STUN there; `ice_servers` and `turn` reach every visitor in the
+    /// announce answers.
+    pub tracker_config: peerhost_tracker::config::Config,
 }
 
 impl Default for DemoOptions {
@@ -125,6 +130,7 @@ impl Default for DemoOptions {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             web_dir: None,
             tracker: true,
+            tracker_config: peerhost_tracker::config::Config::default(),
         }
     }
 }
@@ -293,9 +299,20 @@ pub async fn start(options: DemoOptions) -> anyhow::Result<RunningDemo> {
     let addr = listener.local_addr()?;
     let web_dir = options.web_dir.unwrap_or_else(default_web_dir);
     let with_client = web_dir.join("peerhost.js").exists();
+    let stun = match (options.tracker, options.tracker_config.stun.listen) {
+        (true, Some(at)) => Some(
+            tokio::net::UdpSocket::bind(at)
+                .await
+                .with_context(|| format!("cannot answer STUN on {at}"))?,
+        ),
+        _ => None,
+    };
     let tracker = options
         .tracker
-        .then(|| peerhost_tracker::AppState::new(peerhost_tracker::config::Config::default()));
+        .then(|| peerhost_tracker::AppState::new(options.tracker_config.clone()));
+    if let (Some(socket), Some(state)) = (stun, &tracker) {
+        tokio::spawn(peerhost_tracker::stun::serve_stun(socket, state.clone()));
+    }
     let housekeeping = tracker
         .clone()
         .map(peerhost_tracker::server::spawn_housekeeping);

@@ -16,15 +16,60 @@ use crate::server::TestServer;
 /// readable.
 pub const VISITOR_FLAGS: &[&str] = &["--disable-features=WebRtcHideLocalIpsWithMdns"];
 
+/// Where the tracker answers STUN, on the public address.
+pub const STUN_PORT: u16 = 3478;
+/// Where coturn listens, on the public address.
+pub const TURN_PORT: u16 = 3479;
+/// coturn's `static-auth-secret`, shared with the tracker that mints
+/// credentials for it.
+pub const TURN_SECRET: &str = "peerhost-nat-test-secret";
+
+/// Which ICE servers the tracker hands the visitors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ice {
+    /// The tracker's own STUN responder.
+    Stun,
+    /// STUN, and coturn with credentials the tracker mints per visitor.
+    StunAndTurn,
+}
+
+/// The demo on `topology`'s public address, its tracker answering STUN
+/// there and handing out `ice` in its announce answers.
+pub fn demo_with_ice(topology: &Topology, ice: Ice) -> peerhost_site::demo::DemoOptions {
+    let public = topology.public_ip();
+    let mut tracker = peerhost_tracker::config::Config::default();
+    tracker.stun.listen = Some((public, STUN_PORT).into());
+    tracker.ice_servers = vec![peerhost_core::ice::IceServer {
+        urls: vec![format!("stun:{public}:{STUN_PORT}")],
+        username: None,
+        credential: None,
+    }];
+    if ice == Ice::StunAndTurn {
+        tracker.turn.urls = vec![format!("turn:{public}:{TURN_PORT}?transport=udp")];
+        tracker.turn.secret = Some(TURN_SECRET.to_owned());
+    }
+    peerhost_site::demo::DemoOptions {
+        tracker_config: tracker,
+        ..Default::default()
+    }
+}
+
+/// coturn on `topology`'s public address ([`TURN_PORT`], [`TURN_SECRET`]).
+pub fn start_coturn(topology: &Topology) -> peerhost_testenv::coturn::Coturn {
+    peerhost_testenv::coturn::Coturn::start(topology.public_ip(), TURN_PORT, TURN_SECRET)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A test-only init script: wraps `RTCPeerConnection` so the page's own
-/// connections are recorded in `window.__peerhostTest`: every local
+/// connections are recorded in `window.__peerhostTest`: the configuration
+/// each was built with, every local
 /// candidate gathered, the selected candidate pair of each connection when
 /// it connects (types and addresses, from `getStats()`), and when the first
 /// data-channel message arrived (ms since the page's time origin).
 pub const PEER_CONNECTION_RECORDER: &str = r#"(() => {
   const Native = window.RTCPeerConnection;
   if (!Native) return;
-  const t = { pcs: [], pairs: [], localCandidates: [], firstMessageMs: null };
+  const t = { pcs: [], configs: [], pairs: [], localCandidates: [], firstMessageMs: null };
   window.__peerhostTest = t;
   const watch = (ch) => ch.addEventListener('message', () => {
     if (t.firstMessageMs === null) t.firstMessageMs = performance.now();
@@ -51,6 +96,7 @@ pub const PEER_CONNECTION_RECORDER: &str = r#"(() => {
     constructor(...args) {
       super(...args);
       t.pcs.push(this);
+      t.configs.push(JSON.stringify(args[0] || null));
       this.addEventListener('datachannel', (e) => watch(e.channel));
       this.addEventListener('icecandidate', (e) => {
         if (e.candidate && e.candidate.candidate) t.localCandidates.push(e.candidate.candidate);
@@ -164,7 +210,7 @@ pub fn seed_pages(browser: &mut Browser, base: &str, visitor: &str, about: &str,
 pub fn recorded(browser: &mut Browser, visitor: &str) -> Value {
     browser.eval(
         visitor,
-        "({ pcs: __peerhostTest.pcs.length, pairs: __peerhostTest.pairs, \
+        "({ pcs: __peerhostTest.pcs.length, configs: __peerhostTest.configs, pairs: __peerhostTest.pairs, \
            localCandidates: __peerhostTest.localCandidates, firstMessageMs: __peerhostTest.firstMessageMs })",
     )
 }
@@ -178,7 +224,14 @@ pub fn selected_pairs(browser: &mut Browser, visitor: &str) -> Vec<(String, Stri
             "__peerhostTest.pairs.length > 0",
             Duration::from_secs(20),
         )
-        .unwrap_or_else(|e| panic!("{visitor} never connected a peer: {e}"));
+        .unwrap_or_else(|e| {
+            let seen = recorded(browser, visitor);
+            let stats = browser.eval(visitor, "peerhost.stats()");
+            panic!(
+                "{visitor} never connected a peer: {e}\nrecorded: {seen}\nstats: {stats}\nlogs: {:#?}",
+                browser.logs(visitor)
+            )
+        });
     let rec = recorded(browser, visitor);
     rec["pairs"]
         .as_array()

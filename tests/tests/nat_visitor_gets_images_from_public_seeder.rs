@@ -47,6 +47,11 @@ fn nat_visitor_gets_images_from_public_seeder() {
         udp_addrs: vec![format!("{public}:0")],
         sctp_window: 64 * 1024,
         refresh_secs: 60,
+        // The seeder is public: its host candidate is all a visitor needs.
+        ice_servers: Vec::new(),
+        ice_username: None,
+        ice_credential: None,
+        relay_only: false,
     };
     let seeder = rt.block_on(Seeder::start(&args)).expect("seeder starts");
     assert!(seeder_status(&seeder).complete, "the seeder holds the site");
