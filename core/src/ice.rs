@@ -149,7 +149,11 @@ impl IceServer {
         if self.urls.is_empty() || self.urls.len() > MAX_ICE_URLS {
             return Err(IceServerError::UrlCount);
         }
-        let texts = self.urls.iter().chain(&self.username).chain(&self.credential);
+        let texts = self
+            .urls
+            .iter()
+            .chain(&self.username)
+            .chain(&self.credential);
         if texts.into_iter().any(|t| t.len() > MAX_ICE_TEXT_LEN) {
             return Err(IceServerError::TooLong);
         }
@@ -184,10 +188,10 @@ impl IceServer {
             Some(JsonValue::String(s)) => vec![s.clone()],
             Some(JsonValue::Array(list)) => list
                 .iter()
-                    .map(|u| match u {
-                        JsonValue::String(s) => Ok(s.clone()),
-                        other => Err(bad(format!("urls: {} is not a string", other.kind()))),
-                    })
+                .map(|u| match u {
+                    JsonValue::String(s) => Ok(s.clone()),
+                    other => Err(bad(format!("urls: {} is not a string", other.kind()))),
+                })
                 .collect::<Result<_, _>>()?,
             None | Some(JsonValue::Null) => return Err(bad("urls: missing".into())),
             Some(other) => {
@@ -397,7 +401,10 @@ mod tests {
         let configured = vec![IceServer::url("stun:a"), turn("x")];
         let tracker = vec![turn("x"), turn("y")];
         let m = IceConfig::merged(&configured, &tracker, true);
-        assert_eq!(m.servers, vec![IceServer::url("stun:a"), turn("x"), turn("y")]);
+        assert_eq!(
+            m.servers,
+            vec![IceServer::url("stun:a"), turn("x"), turn("y")]
+        );
         assert!(m.relay_only());
         let many: Vec<_> = (0..20).map(|i| turn(&i.to_string())).collect();
         let m = IceConfig::merged(&configured, &many, false);

@@ -36,7 +36,12 @@ impl T {
             issued_at: WALL - 60,
             expires_at: WALL + 3600,
             flags: 0,
-            assets: vec![Asset::from_bytes("/a.txt", "text/plain", 16 * 1024, &[7; 40_000])],
+            assets: vec![Asset::from_bytes(
+                "/a.txt",
+                "text/plain",
+                16 * 1024,
+                &[7; 40_000],
+            )],
         }
         .sign(&secret)
         .unwrap();

@@ -31,7 +31,8 @@ use webrtc::data_channel::{
 };
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfiguration,
-    RTCConfigurationBuilder, RTCIceGatheringState, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
+    RTCConfigurationBuilder, RTCIceGatheringState, RTCIceServer, RTCIceTransportPolicy,
+    RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
 };
 
 use crate::event::SeederEvent;

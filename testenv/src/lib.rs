@@ -12,6 +12,8 @@
 //! behind real nftables NAT routers, each its own namespace, with the test
 //! process as the public side.
 
+pub mod coturn;
+
 /// Whether this run is CI's (`CI` set, not empty and not `false`).
 pub fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")

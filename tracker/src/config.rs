@@ -519,9 +519,10 @@ mod tests {
         assert_eq!(c.ice_servers, vec![IceServer::url("stun:192.0.2.1:3478")]);
         assert_eq!(c.turn.ttl_secs, 60);
         assert!(!c.to_toml().contains("S3CRET"));
-        let list = c
-            .ice_offer()
-            .servers_for(peerhost_core::time::UnixTime(100), crate::outbox::SocketId(3));
+        let list = c.ice_offer().servers_for(
+            peerhost_core::time::UnixTime(100),
+            crate::outbox::SocketId(3),
+        );
         assert_eq!(list.len(), 2);
         assert_eq!(list[1].username.as_deref(), Some("160:peerhost3"));
         // TURN URLs without a secret, a bad scheme, a TURN entry without
@@ -529,7 +530,10 @@ mod tests {
         assert!(Config::from_toml("[turn]\nurls = [\"turn:192.0.2.1\"]\n").is_err());
         assert!(Config::from_toml("[[ice_servers]]\nurls = \"http://x\"\n").is_err());
         assert!(Config::from_toml("[[ice_servers]]\nurls = \"turn:x\"\n").is_err());
-        assert!(Config::from_toml("[turn]\nurls = [\"stun:x\"]\nsecret = \"s\"\nttl_secs = 0\n").is_err());
+        assert!(
+            Config::from_toml("[turn]\nurls = [\"stun:x\"]\nsecret = \"s\"\nttl_secs = 0\n")
+                .is_err()
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ use crate::ice::IceOffer;
 use crate::manifests::Manifests;
 use crate::metrics::Reason;
 use crate::outbox::{Broadcast, Outbox, Outgoing, SocketId};
-use crate::swarm::{AnnounceOutcome, Swarms};
+use crate::swarm::{AnnounceOutcome, Announcer, Swarms};
 
 /// The time, read once by the driver per input. Swarm expiry runs on the
 /// monotonic clock; manifest validity windows on wall-clock seconds.
@@ -220,9 +220,14 @@ impl Hub {
         let (action, why, info_hash, reason) = match msg {
             ClientMessage::Announce(a) => {
                 let ice = self.ice.servers_for(now.unix, socket);
+                let who = Announcer {
+                    socket,
+                    from,
+                    ice_servers: &ice,
+                };
                 match self
                     .swarms
-                    .announce(now.mono, rng, socket, from, a, &ice, &mut out.messages)
+                    .announce(now.mono, rng, who, a, &mut out.messages)
                 {
                     Ok(o) => return Ok(Handled::Announced(o)),
                     Err(rej) => (

@@ -92,10 +92,8 @@ mod tests {
 
     fn request() -> Vec<u8> {
         let mut m = Message::new();
-        let setters: [Box<dyn Setter>; 2] = [
-            Box::new(BINDING_REQUEST),
-            Box::new(TransactionId([7; 12])),
-        ];
+        let setters: [Box<dyn Setter>; 2] =
+            [Box::new(BINDING_REQUEST), Box::new(TransactionId([7; 12]))];
         m.build(&setters).unwrap();
         m.raw
     }

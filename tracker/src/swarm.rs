@@ -27,11 +27,11 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use indexmap::IndexMap;
+use peerhost_core::ice::IceServer;
 use peerhost_core::signal::{
     Announce, AnnounceEvent, AnswerMsg, InfoHash, OfferId, PeerId, RelayedAnswer, RelayedOffer,
     ScrapeFile, ServerMessage, SignalError,
 };
-use peerhost_core::ice::IceServer;
 use peerhost_core::time::Instant;
 use rand::Rng;
 
@@ -185,6 +185,20 @@ pub fn address_prefix(ip: IpAddr, v4: u8, v6: u8) -> IpAddr {
     }
 }
 
+/// Who sent an announce, and what its answer hands it beyond the swarm
+/// counts.
+#[derive(Debug, Clone, Copy)]
+pub struct Announcer<'a> {
+    /// The sender's socket.
+    pub socket: SocketId,
+    /// Its address, for the per-prefix caps; `None` where the driver does
+    /// not know it (no prefix rules apply).
+    pub from: Option<IpAddr>,
+    /// ICE servers for the announce answer (the tracker's static list and
+    /// minted TURN credentials).
+    pub ice_servers: &'a [IceServer],
+}
+
 /// All swarms of the tracker, and which connection holds which peer.
 #[derive(Debug)]
 pub struct Swarms {
@@ -224,20 +238,22 @@ impl Swarms {
         Duration::from_secs(secs)
     }
 
-    /// Handles an announce from `socket` (connected from `from`, if the
-    /// driver knows): joins, updates or leaves the swarm, answers the
-    /// announcer (handing it `ice_servers`), and relays its offers to
-    /// distinct random peers.
+    /// Handles an announce `a` from `who`: joins, updates or leaves the
+    /// swarm, answers the announcer (handing it `who.ice_servers`), and
+    /// relays its offers to distinct random peers.
     pub fn announce<R: Rng + ?Sized>(
         &mut self,
         now: Instant,
         rng: &mut R,
-        socket: SocketId,
-        from: Option<IpAddr>,
+        who: Announcer<'_>,
         a: &Announce,
-        ice_servers: &[IceServer],
         out: &mut Vec<Outgoing>,
     ) -> Result<AnnounceOutcome, Reject> {
+        let Announcer {
+            socket,
+            from,
+            ice_servers,
+        } = who;
         let cfg = &self.cfg;
         let wanted = a
             .offers

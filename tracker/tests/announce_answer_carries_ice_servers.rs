@@ -11,17 +11,21 @@ use common::*;
 use peerhost_core::ice::IceServer;
 use peerhost_core::signal::{AnnounceEvent, ServerMessage};
 use peerhost_tracker::config::Config;
-use peerhost_tracker::ice::turn_credential;
+use peerhost_tracker::ice::{TurnConfig, turn_credential};
 
 const TURN_URL: &str = "turn:192.0.2.10:3478?transport=udp";
 
 fn configured() -> Config {
-    let mut cfg = Config::default();
-    cfg.ice_servers = vec![IceServer::url("stun:192.0.2.10:3478")];
-    cfg.turn.urls = vec![TURN_URL.into()];
-    cfg.turn.secret = Some("tracker-secret".into());
-    cfg.turn.ttl_secs = 600;
-    cfg
+    Config {
+        ice_servers: vec![IceServer::url("stun:192.0.2.10:3478")],
+        turn: TurnConfig {
+            urls: vec![TURN_URL.into()],
+            secret: Some("tracker-secret".into()),
+            ttl_secs: 600,
+            ..TurnConfig::default()
+        },
+        ..Config::default()
+    }
 }
 
 async fn answer_servers(c: &mut Client, n: u8) -> Vec<IceServer> {

@@ -340,16 +340,18 @@ impl PageDriver {
     fn perform(&mut self, out: Output) {
         match out {
             Output::Tracker(msg) => self.send_tracker(&msg),
-            Output::CreateOffer { conn, ice } => match PeerConn::offer(conn, &ice, self.sink.clone()) {
-                Ok(pc) => {
-                    self.peers.insert(conn, pc);
+            Output::CreateOffer { conn, ice } => {
+                match PeerConn::offer(conn, &ice, self.sink.clone()) {
+                    Ok(pc) => {
+                        self.peers.insert(conn, pc);
+                    }
+                    Err(e) => {
+                        let sdp = Err(format!("cannot create a peer connection: {}", js_text(&e)));
+                        let now = self.now();
+                        self.handle(now, PageEvent::LocalSdp { conn, sdp });
+                    }
                 }
-                Err(e) => {
-                    let sdp = Err(format!("cannot create a peer connection: {}", js_text(&e)));
-                    let now = self.now();
-                    self.handle(now, PageEvent::LocalSdp { conn, sdp });
-                }
-            },
+            }
             Output::AcceptOffer { conn, offer, ice } => {
                 match PeerConn::answer(conn, &offer.sdp, &ice, self.sink.clone()) {
                     Ok(pc) => {

@@ -201,7 +201,11 @@ impl Peerhost {
         set(&v, "announced", d.client.announced());
         // How peers are reached; a count, never the servers' credentials.
         let ice = d.client.ice_config();
-        let mode = if ice.relay_only() { "relay-only" } else { "direct" };
+        let mode = if ice.relay_only() {
+            "relay-only"
+        } else {
+            "direct"
+        };
         set(&v, "iceMode", mode);
         set(&v, "iceServers", ice.servers.len() as f64);
         let held = manifest.map_or(0, |m| {

@@ -20,8 +20,7 @@ use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{
     Event, MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelInit,
     RtcDataChannelType, RtcIceGatheringState, RtcIceServer, RtcIceTransportPolicy,
-    RtcPeerConnection, RtcPeerConnectionState,
-    RtcSdpType, RtcSessionDescriptionInit,
+    RtcPeerConnection, RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
 };
 
 use crate::event::{PageEvent, Sink};

@@ -151,6 +151,13 @@ fn system_packages(root: &Path) -> Result<(), String> {
     if !Path::new("/usr/bin/chromedriver").exists() {
         missing.push("chromium-driver");
     }
+    // turnserver and its turnutils_* clients: the STUN and TURN tests run
+    // against a real coturn (peerhost_testenv::coturn).
+    if !Path::new("/usr/bin/turnserver").exists()
+        || !Path::new("/usr/bin/turnutils_uclient").exists()
+    {
+        missing.push("coturn");
+    }
     if !have("ip") && !Path::new("/usr/sbin/ip").exists() && !Path::new("/sbin/ip").exists() {
         missing.push("iproute2");
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::peer::{Peer, Phase};
 use super::{Client, CloseReason, Event, ManifestSource, Output};
-use crate::manifest::SignedManifest;
 use crate::ice::{IceConfig, IceServer};
+use crate::manifest::SignedManifest;
 use crate::scheduler::ConnId;
 use crate::signal::{
     Announce, AnnounceEvent, AnswerMsg, ClientMessage, InfoHash, Offer, OfferId, RelayedAnswer,

@@ -183,8 +183,8 @@ pub use ids::{InfoHash, OfferId, PeerId, swarm_id};
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::ice::MAX_ICE_SERVERS;
 use crate::ice::IceServer;
+pub use crate::ice::MAX_ICE_SERVERS;
 use crate::manifest::{MAX_MANIFEST_LEN, SiteKey};
 
 /// Protocol id, also the domain separator of [`swarm_id`].

@@ -194,7 +194,9 @@ impl RawServer {
             None => None,
             Some(JsonValue::Array(list)) => Some(
                 list.iter()
-                    .map(|v| IceServer::from_value(v).map_err(|e| malformed(format!("ice_servers: {e}"))))
+                    .map(|v| {
+                        IceServer::from_value(v).map_err(|e| malformed(format!("ice_servers: {e}")))
+                    })
                     .collect::<Result<_, _>>()?,
             ),
             Some(other) => {

@@ -58,10 +58,12 @@ impl T {
         self.s.announce(
             self.now,
             &mut self.rng,
-            SocketId(socket),
-            None,
+            Announcer {
+                socket: SocketId(socket),
+                from: None,
+                ice_servers: &[],
+            },
             &a,
-            &[],
             &mut self.out,
         )
     }
@@ -417,10 +419,12 @@ fn prefix_cap_and_newcomer_slots_hold_and_are_released() {
         t.s.announce(
             t.now,
             &mut t.rng,
-            SocketId(u64::from(n)),
-            ip,
+            Announcer {
+                socket: SocketId(u64::from(n)),
+                from: ip,
+                ice_servers: &[],
+            },
             &a,
-            &[],
             &mut t.out,
         )
     };
