@@ -56,8 +56,7 @@ pub fn demo_with_ice(topology: &Topology, ice: Ice) -> peerhost_site::demo::Demo
 
 /// coturn on `topology`'s public address ([`TURN_PORT`], [`TURN_SECRET`]).
 pub fn start_coturn(topology: &Topology) -> peerhost_testenv::coturn::Coturn {
-    peerhost_testenv::coturn::Coturn::start(topology.public_ip(), TURN_PORT, TURN_SECRET)
-        .unwrap_or_else(|e| panic!("{e}"))
+    peerhost_testenv::coturn::Coturn::start(topology.public_ip().into(), TURN_PORT, TURN_SECRET)
 }
 
 /// A test-only init script: wraps `RTCPeerConnection` so the page's own

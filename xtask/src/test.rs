@@ -161,13 +161,9 @@ fn system_packages(root: &Path) -> Result<(), String> {
     if !have("ip") && !Path::new("/usr/sbin/ip").exists() && !Path::new("/sbin/ip").exists() {
         missing.push("iproute2");
     }
-    // The NAT tests' simulated internet (nftables masquerade routers) and
-    // their TURN relay.
+    // The NAT tests' simulated internet (nftables masquerade routers).
     if !have("nft") && !Path::new("/usr/sbin/nft").exists() {
         missing.push("nftables");
-    }
-    if !Path::new("/usr/bin/turnserver").exists() {
-        missing.push("coturn");
     }
     if root.join("package-lock.json").exists() && !have("npm") {
         missing.extend(["nodejs", "npm"]);

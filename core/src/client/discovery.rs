@@ -44,6 +44,10 @@ pub(super) struct TrackerLink {
     pub(super) expected_answers: Option<u64>,
     /// ICE servers of the tracker's latest announce answer.
     pub(super) ice_servers: Vec<IceServer>,
+    /// The tracker has answered an announce on this connection, so its ICE
+    /// servers are known. Offers wait for it: an offer's candidates are
+    /// gathered once, with the servers it was built with.
+    pub(super) answered: bool,
 }
 
 impl Client {
@@ -62,6 +66,7 @@ impl Client {
         self.tracker.connected = true;
         self.tracker.unavailable = false;
         self.tracker.joined = None;
+        self.tracker.answered = false;
         self.outputs
             .push_back(Output::Tracker(ClientMessage::SubscribeManifest {
                 site_key: *self.guard.site_key(),
@@ -98,6 +103,7 @@ impl Client {
         self.tracker.connected = false;
         self.tracker.unavailable = true;
         self.tracker.joined = None;
+        self.tracker.answered = false;
         self.tracker.next_announce = None;
         self.tracker.draft = None;
         self.tracker.offers.clear();
@@ -134,6 +140,8 @@ impl Client {
                 // The tracker's list, whichever swarm the answer is for: it
                 // is per connection, and each answer replaces the last.
                 self.tracker.ice_servers = ice_servers;
+                let first_answer = !self.tracker.answered;
+                self.tracker.answered = true;
                 if Some(info_hash) == self.tracker.joined {
                     let interval = Duration::from_secs(interval.clamp(10, 3600));
                     self.tracker.interval = Some(interval);
@@ -144,6 +152,10 @@ impl Client {
                     let others = (complete + incomplete).saturating_sub(1);
                     if others == 0 {
                         self.tracker.expected_answers = Some(0);
+                    } else if first_answer && self.tracker.offers_sent == 0 {
+                        // The offers the join held back: make them now,
+                        // with the tracker's ICE servers.
+                        self.tracker.next_announce = Some(now);
                     } else if self.tracker.offers_sent > 0 {
                         self.tracker.expected_answers = Some(self.tracker.offers_sent.min(others));
                     }
@@ -269,6 +281,13 @@ impl Client {
                 })));
             self.tracker.joined = Some(info_hash);
             self.tracker.offers_sent = 0;
+        }
+        if !self.tracker.answered {
+            // No offers before the tracker's first answer: it carries the
+            // ICE servers (STUN, minted TURN credentials) they need, and it
+            // says whether anyone is there to offer to.
+            self.tracker.next_announce = None;
+            return;
         }
         // Offers from the previous announce that nobody answered are stale.
         let stale: Vec<ConnId> = self
