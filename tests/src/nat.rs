@@ -68,7 +68,7 @@ pub fn start_coturn(topology: &Topology) -> peerhost_testenv::coturn::Coturn {
 pub const PEER_CONNECTION_RECORDER: &str = r#"(() => {
   const Native = window.RTCPeerConnection;
   if (!Native) return;
-  const t = { pcs: [], configs: [], pairs: [], localCandidates: [], firstMessageMs: null };
+  const t = { pcs: [], configs: [], events: [], pairs: [], localCandidates: [], firstMessageMs: null };
   window.__peerhostTest = t;
   const watch = (ch) => ch.addEventListener('message', () => {
     if (t.firstMessageMs === null) t.firstMessageMs = performance.now();
@@ -96,9 +96,16 @@ pub const PEER_CONNECTION_RECORDER: &str = r#"(() => {
       super(...args);
       t.pcs.push(this);
       t.configs.push(JSON.stringify(args[0] || null));
+      t.events.push(`${Math.round(performance.now())} created`);
       this.addEventListener('datachannel', (e) => watch(e.channel));
       this.addEventListener('icecandidate', (e) => {
         if (e.candidate && e.candidate.candidate) t.localCandidates.push(e.candidate.candidate);
+      });
+      this.addEventListener('icegatheringstatechange', () => {
+        t.events.push(`${Math.round(performance.now())} gathering ${this.iceGatheringState}`);
+      });
+      this.addEventListener('iceconnectionstatechange', () => {
+        t.events.push(`${Math.round(performance.now())} ice ${this.iceConnectionState}`);
       });
       this.addEventListener('connectionstatechange', () => {
         if (this.connectionState === 'connected') record(this);
@@ -209,7 +216,7 @@ pub fn seed_pages(browser: &mut Browser, base: &str, visitor: &str, about: &str,
 pub fn recorded(browser: &mut Browser, visitor: &str) -> Value {
     browser.eval(
         visitor,
-        "({ pcs: __peerhostTest.pcs.length, configs: __peerhostTest.configs, pairs: __peerhostTest.pairs, \
+        "({ pcs: __peerhostTest.pcs.length, configs: __peerhostTest.configs, events: __peerhostTest.events, pairs: __peerhostTest.pairs, \
            localCandidates: __peerhostTest.localCandidates, firstMessageMs: __peerhostTest.firstMessageMs })",
     )
 }
@@ -299,6 +306,33 @@ impl Shared {
             self.from_peers()
         );
     }
+
+    /// Asserts the second visitor got at least one piece's worth of image
+    /// bytes from peers (the relay tests: see their module docs).
+    pub fn assert_shared_through_relay(&self) {
+        let piece = u64::from(peerhost_core::manifest::DEFAULT_PIECE_SIZE);
+        assert!(
+            self.from_peers() >= piece,
+            "the second visitor got {} image bytes from peers, less than one piece",
+            self.from_peers()
+        );
+    }
+}
+
+/// This namespace's UDP receive-buffer drops so far (`/proc/net/snmp`):
+/// the public servers' (coturn's) sockets overflowing.
+pub fn udp_receive_buffer_errors() -> String {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return "no Udp counters".into();
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .map(|(n, v)| format!("public side UDP {n} {v}"))
+        .unwrap_or_default()
 }
 
 /// Visitor `a` in home 0 views `about` then `plates` (from the origin) and
