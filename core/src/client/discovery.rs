@@ -48,6 +48,9 @@ pub(super) struct TrackerLink {
     /// servers are known. Offers wait for it: an offer's candidates are
     /// gathered once, with the servers it was built with.
     pub(super) answered: bool,
+    /// A join made no offers because the tracker had not answered yet; the
+    /// answer for the joined swarm makes them.
+    pub(super) offers_held: bool,
 }
 
 impl Client {
@@ -67,6 +70,7 @@ impl Client {
         self.tracker.unavailable = false;
         self.tracker.joined = None;
         self.tracker.answered = false;
+        self.tracker.offers_held = false;
         self.outputs
             .push_back(Output::Tracker(ClientMessage::SubscribeManifest {
                 site_key: *self.guard.site_key(),
@@ -104,6 +108,7 @@ impl Client {
         self.tracker.unavailable = true;
         self.tracker.joined = None;
         self.tracker.answered = false;
+        self.tracker.offers_held = false;
         self.tracker.next_announce = None;
         self.tracker.draft = None;
         self.tracker.offers.clear();
@@ -140,7 +145,6 @@ impl Client {
                 // The tracker's list, whichever swarm the answer is for: it
                 // is per connection, and each answer replaces the last.
                 self.tracker.ice_servers = ice_servers;
-                let first_answer = !self.tracker.answered;
                 self.tracker.answered = true;
                 if Some(info_hash) == self.tracker.joined {
                     let interval = Duration::from_secs(interval.clamp(10, 3600));
@@ -150,9 +154,10 @@ impl Client {
                     // others, wait for the answers to our offers (the
                     // offer-less first announce does not settle anything).
                     let others = (complete + incomplete).saturating_sub(1);
+                    let held = std::mem::take(&mut self.tracker.offers_held);
                     if others == 0 {
                         self.tracker.expected_answers = Some(0);
-                    } else if first_answer && self.tracker.offers_sent == 0 {
+                    } else if held {
                         // The offers the join held back: make them now,
                         // with the tracker's ICE servers.
                         self.tracker.next_announce = Some(now);
@@ -286,6 +291,7 @@ impl Client {
             // No offers before the tracker's first answer: it carries the
             // ICE servers (STUN, minted TURN credentials) they need, and it
             // says whether anyone is there to offer to.
+            self.tracker.offers_held = true;
             self.tracker.next_announce = None;
             return;
         }
