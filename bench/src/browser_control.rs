@@ -27,13 +27,21 @@ pub struct BrowserControl {
 impl BrowserControl {
     /// Starts `tests/js/browser.mjs` of the checkout at `root`.
     pub fn launch(root: &Path) -> Result<BrowserControl, String> {
+        Self::launch_with(root, Command::new("node"))
+    }
+
+    /// Starts the driver with `node`, a command that runs node — e.g.
+    /// `nsenter -t PID -n -- node`, so that the driver and every Chromium
+    /// it starts live in another network namespace (a NAT test's home).
+    /// The script, its working directory and pipes are added here.
+    pub fn launch_with(root: &Path, mut node: Command) -> Result<BrowserControl, String> {
         if !root.join("node_modules/playwright-core").exists() {
             return Err(format!(
                 "{}/node_modules/playwright-core is missing: run `npm ci` (cargo xtask test does)",
                 root.display()
             ));
         }
-        let mut child = Command::new("node")
+        let mut child = node
             .arg(root.join("tests/js/browser.mjs"))
             // Its own process group, so no Chromium outlives its user.
             .process_group(0)

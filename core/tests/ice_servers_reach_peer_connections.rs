@@ -85,7 +85,9 @@ impl T {
                 info_hash: swarm_id(&self.secret.site_key(), 1),
                 peer_id: PeerId([100 + i; 20]),
                 offer_id: OfferId([i; 20]),
-                offer: Sdp::offer(format!("offer {i}")),
+                offer: Sdp::offer(format!(
+                    "v=0\r\no=- {i} 1 IN IP4 0.0.0.0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+                )),
             })),
         );
         let ice = std::iter::from_fn(|| self.c.poll_output()).find_map(|o| match o {

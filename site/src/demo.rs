@@ -121,6 +121,11 @@ pub struct DemoOptions {
     /// same down switch (tests add dynamic endpoints: a cookie-bearing API,
     /// a page served `no-store`).
     pub extra_routes: Option<Router>,
+    /// The tracker's configuration (its `listen` is unused: it is served on
+    /// the demo's address). With `stun.listen` set, the demo also answers
+    /// STUN there; `ice_servers` and `turn` reach every visitor in the
+    /// announce answers.
+    pub tracker_config: peerhost_tracker::config::Config,
 }
 
 impl Default for DemoOptions {
@@ -130,6 +135,7 @@ impl Default for DemoOptions {
             web_dir: None,
             tracker: true,
             extra_routes: None,
+            tracker_config: peerhost_tracker::config::Config::default(),
         }
     }
 }
@@ -301,9 +307,20 @@ pub async fn start(options: DemoOptions) -> anyhow::Result<RunningDemo> {
     let addr = listener.local_addr()?;
     let web_dir = options.web_dir.unwrap_or_else(default_web_dir);
     let with_client = web_dir.join("peerhost.js").exists();
+    let stun = match (options.tracker, options.tracker_config.stun.listen) {
+        (true, Some(at)) => Some(
+            tokio::net::UdpSocket::bind(at)
+                .await
+                .with_context(|| format!("cannot answer STUN on {at}"))?,
+        ),
+        _ => None,
+    };
     let tracker = options
         .tracker
-        .then(|| peerhost_tracker::AppState::new(peerhost_tracker::config::Config::default()));
+        .then(|| peerhost_tracker::AppState::new(options.tracker_config.clone()));
+    if let (Some(socket), Some(state)) = (stun, &tracker) {
+        tokio::spawn(peerhost_tracker::stun::serve_stun(socket, state.clone()));
+    }
     let housekeeping = tracker
         .clone()
         .map(peerhost_tracker::server::spawn_housekeeping);

@@ -7,6 +7,10 @@
 //! not running. Under CI (`CI` set and not `false`) a missing namespace
 //! fails it; elsewhere (a developer's bare `cargo test`) it says loudly that
 //! it skipped and was not passed.
+//!
+//! Inside that namespace, [`topology`] builds a simulated internet: homes
+//! behind real nftables NAT routers, each its own namespace, with the test
+//! process as the public side.
 
 pub mod coturn;
 
@@ -33,3 +37,5 @@ pub fn netns_or_skip(test: &str, what: &str) -> bool {
     );
     false
 }
+
+pub mod topology;

@@ -14,10 +14,15 @@ import readline from 'node:readline';
 import { openFirefox } from './firefox.mjs';
 
 const CHROMIUM = process.env.PEERHOST_CHROMIUM || '/usr/bin/chromium';
+// Visitors in a NAT test's home (PEERHOST_NO_LOOPBACK_ICE=1) have a real
+// LAN interface and must not gather on loopback: a TURN allocation from
+// 127.0.0.1 can never leave the home, and ICE gathering would wait for it.
+const LOOPBACK_ICE = process.env.PEERHOST_NO_LOOPBACK_ICE === '1'
+  ? [] : ['--allow-loopback-in-peer-connection'];
 const ARGS = [
   '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-dev-shm-usage',
   '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream',
+  ...LOOPBACK_ICE, '--use-fake-ui-for-media-stream',
 ];
 const visitors = new Map();
 

@@ -77,6 +77,22 @@ impl Browser {
         }
     }
 
+    /// Starts the driver, and so every Chromium it opens, inside `home` of
+    /// a simulated internet: its visitors are behind that home's NAT.
+    /// They gather no loopback candidates (`PEERHOST_NO_LOOPBACK_ICE`): a
+    /// home has a real LAN, and a TURN allocation from loopback would hold
+    /// up ICE gathering until it times out.
+    pub fn launch_in(home: &peerhost_testenv::topology::Home) -> Browser {
+        let mut node = home.command("node");
+        node.env("PEERHOST_NO_LOOPBACK_ICE", "1");
+        Browser {
+            driver: BrowserControl::launch_with(&repo_root(), node)
+                .unwrap_or_else(|e| panic!("{e}")),
+            profiles: Vec::new(),
+            opened: std::collections::HashMap::new(),
+        }
+    }
+
     /// Sends one command and waits (bounded) for its reply.
     pub fn cmd(&mut self, cmd: Value) -> Result<Value, String> {
         self.driver.cmd(cmd, Duration::from_secs(120))

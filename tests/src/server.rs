@@ -33,6 +33,10 @@ impl TestServer {
     /// Starts the demo with `options` (its `listen` is forced to 127.0.0.1:0).
     pub fn start(mut options: DemoOptions) -> TestServer {
         options.listen = "127.0.0.1:0".parse().expect("address");
+        Self::start_listening(options)
+    }
+
+    fn start_listening(mut options: DemoOptions) -> TestServer {
         if options.web_dir.is_none() {
             options.web_dir = Some(web_dir());
         }
@@ -50,6 +54,13 @@ impl TestServer {
         }
     }
 
+    /// Starts the demo with `options` on `ip` (port 0): the public address
+    /// of a simulated internet (`peerhost_testenv::topology`).
+    pub fn start_on(ip: std::net::Ipv4Addr, mut options: DemoOptions) -> TestServer {
+        options.listen = std::net::SocketAddr::from((ip, 0));
+        Self::start_listening(options)
+    }
+
     /// The demo with default options.
     pub fn demo() -> TestServer {
         Self::start(DemoOptions::default())
@@ -59,7 +70,7 @@ impl TestServer {
         self.demo.as_ref().expect("running")
     }
 
-    /// `http://127.0.0.1:PORT` + `path`.
+    /// `http://ADDR:PORT` + `path` (`127.0.0.1` unless started with [`TestServer::start_on`]).
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.demo_ref().addr)
     }

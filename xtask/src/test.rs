@@ -41,7 +41,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             }),
         ),
         (
-            "system packages (Chromium, chromedriver, iproute2, npm)",
+            "system packages (Chromium, chromedriver, iproute2, nftables, coturn, npm)",
             Box::new(|| system_packages(&root)),
         ),
         (
@@ -164,6 +164,10 @@ fn system_packages(root: &Path) -> Result<(), String> {
     }
     if !have("ip") && !Path::new("/usr/sbin/ip").exists() && !Path::new("/sbin/ip").exists() {
         missing.push("iproute2");
+    }
+    // The NAT tests' simulated internet (nftables masquerade routers).
+    if !have("nft") && !Path::new("/usr/sbin/nft").exists() {
+        missing.push("nftables");
     }
     if root.join("package-lock.json").exists() && !have("npm") {
         missing.extend(["nodejs", "npm"]);

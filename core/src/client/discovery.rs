@@ -47,6 +47,13 @@ pub(super) struct TrackerLink {
     pub(super) peer_id_renewals: u32,
     /// ICE servers of the tracker's latest announce answer.
     pub(super) ice_servers: Vec<IceServer>,
+    /// The tracker has answered an announce on this connection, so its ICE
+    /// servers are known. Offers wait for it: an offer's candidates are
+    /// gathered once, with the servers it was built with.
+    pub(super) answered: bool,
+    /// A join made no offers because the tracker had not answered yet; the
+    /// answer for the joined swarm makes them.
+    pub(super) offers_held: bool,
 }
 
 /// New peer ids a client takes per tracker connection when told its id is
@@ -71,6 +78,8 @@ impl Client {
         self.tracker.unavailable = false;
         self.tracker.joined = None;
         self.tracker.peer_id_renewals = 0;
+        self.tracker.answered = false;
+        self.tracker.offers_held = false;
         self.outputs
             .push_back(Output::Tracker(ClientMessage::SubscribeManifest {
                 site_key: *self.guard.site_key(),
@@ -107,6 +116,8 @@ impl Client {
         self.tracker.connected = false;
         self.tracker.unavailable = true;
         self.tracker.joined = None;
+        self.tracker.answered = false;
+        self.tracker.offers_held = false;
         self.tracker.next_announce = None;
         self.tracker.draft = None;
         self.tracker.offers.clear();
@@ -143,6 +154,7 @@ impl Client {
                 // The tracker's list, whichever swarm the answer is for: it
                 // is per connection, and each answer replaces the last.
                 self.tracker.ice_servers = ice_servers;
+                self.tracker.answered = true;
                 if Some(info_hash) == self.tracker.joined {
                     let interval = Duration::from_secs(interval.clamp(10, 3600));
                     self.tracker.interval = Some(interval);
@@ -151,8 +163,13 @@ impl Client {
                     // others, wait for the answers to our offers (the
                     // offer-less first announce does not settle anything).
                     let others = (complete + incomplete).saturating_sub(1);
+                    let held = std::mem::take(&mut self.tracker.offers_held);
                     if others == 0 {
                         self.tracker.expected_answers = Some(0);
+                    } else if held {
+                        // The offers the join held back: make them now,
+                        // with the tracker's ICE servers.
+                        self.tracker.next_announce = Some(now);
                     } else if self.tracker.offers_sent > 0 {
                         self.tracker.expected_answers = Some(self.tracker.offers_sent.min(others));
                     }
@@ -285,6 +302,14 @@ impl Client {
                 })));
             self.tracker.joined = Some(info_hash);
             self.tracker.offers_sent = 0;
+        }
+        if !self.tracker.answered {
+            // No offers before the tracker's first answer: it carries the
+            // ICE servers (STUN, minted TURN credentials) they need, and it
+            // says whether anyone is there to offer to.
+            self.tracker.offers_held = true;
+            self.tracker.next_announce = None;
+            return;
         }
         // Offers from the previous announce that nobody answered are stale.
         let stale: Vec<ConnId> = self
