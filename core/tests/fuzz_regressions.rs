@@ -4,7 +4,6 @@
 
 use peerhost_core::client::{Client, ClientConfig, Input, ManifestSource, Output};
 use peerhost_core::manifest::{Asset, Manifest, SiteSecret};
-use peerhost_core::signal::{ClientMessage, ServerMessage};
 use peerhost_core::time::{Instant, UnixTime};
 
 const WALL: u64 = 1_800_000_000;
@@ -47,24 +46,6 @@ fn drain(c: &mut Client) -> Vec<Output> {
 fn second_tracker_connected_while_drafting_leaves_no_past_deadline() {
     let mut c = visitor();
     c.handle_input(Instant(0), Input::TrackerConnected);
-    // Offers follow the tracker's first answer (it carries the ICE servers).
-    let info_hash = drain(&mut c)
-        .into_iter()
-        .find_map(|o| match o {
-            Output::Tracker(ClientMessage::Announce(a)) => Some(a.info_hash),
-            _ => None,
-        })
-        .expect("the client joins the swarm");
-    c.handle_input(
-        Instant(0),
-        Input::Tracker(ServerMessage::AnnounceResponse {
-            info_hash,
-            interval: 120,
-            complete: 1,
-            incomplete: 1,
-            ice_servers: Vec::new(),
-        }),
-    );
     assert!(
         drain(&mut c)
             .iter()

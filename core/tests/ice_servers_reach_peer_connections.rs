@@ -144,3 +144,80 @@ fn nothing_is_configured_by_default() {
     });
     assert_eq!(t.accept_offer(), IceConfig::default());
 }
+
+/// A join's offers are made before the tracker's answer, which brings the
+/// tracker's ICE servers; an offer's candidates are gathered once. So when
+/// an answer names new server URLs, the offers still unanswered are made
+/// again with them; a fresh TURN credential for the same URLs (minted per
+/// answer) changes nothing. Without servers from the tracker nothing waits.
+#[test]
+fn offers_made_before_the_trackers_servers_are_made_again_with_them() {
+    let secret = SiteSecret::from_seed([6; 32]);
+    let signed = Manifest {
+        site_key: secret.site_key(),
+        version: 1,
+        issued_at: WALL - 60,
+        expires_at: WALL + 3600,
+        flags: 0,
+        assets: vec![Asset::from_bytes(
+            "/a.txt",
+            "text/plain",
+            16 * 1024,
+            &[7; 40_000],
+        )],
+    }
+    .sign(&secret)
+    .unwrap();
+    let mut c = Client::new(ClientConfig::default(), secret.site_key(), 0, 1, Instant(0));
+    c.handle_input(
+        Instant(0),
+        Input::Manifest {
+            manifest: Box::new(signed),
+            source: ManifestSource::Origin,
+            wall: UnixTime(WALL),
+        },
+    );
+    let offers = |c: &mut Client| -> Vec<IceConfig> {
+        std::iter::from_fn(|| c.poll_output())
+            .filter_map(|o| match o {
+                Output::CreateOffer { ice, .. } => Some(ice),
+                _ => None,
+            })
+            .collect()
+    };
+    c.handle_input(Instant(0), Input::TrackerConnected);
+    let first = offers(&mut c);
+    assert!(!first.is_empty(), "the join makes offers at once");
+    assert!(first.iter().all(|i| i.servers.is_empty()));
+
+    let answer = |c: &mut Client, at: u64, user: &str| {
+        c.handle_input(
+            Instant(at),
+            Input::Tracker(ServerMessage::AnnounceResponse {
+                info_hash: swarm_id(&secret.site_key(), 1),
+                interval: 120,
+                complete: 1,
+                incomplete: 1,
+                ice_servers: vec![turn(user)],
+            }),
+        );
+    };
+    answer(&mut c, 5, "1800003600:peerhost1");
+    let again = offers(&mut c);
+    assert_eq!(
+        again.len(),
+        first.len(),
+        "every unanswered offer is made again"
+    );
+    assert!(
+        again
+            .iter()
+            .all(|i| i.servers == vec![turn("1800003600:peerhost1")])
+    );
+
+    answer(&mut c, 6, "1800003601:peerhost1");
+    assert!(
+        offers(&mut c).is_empty(),
+        "a fresh credential alone remakes nothing"
+    );
+}

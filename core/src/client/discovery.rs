@@ -47,13 +47,12 @@ pub(super) struct TrackerLink {
     pub(super) peer_id_renewals: u32,
     /// ICE servers of the tracker's latest announce answer.
     pub(super) ice_servers: Vec<IceServer>,
-    /// The tracker has answered an announce on this connection, so its ICE
-    /// servers are known. Offers wait for it: an offer's candidates are
-    /// gathered once, with the servers it was built with.
-    pub(super) answered: bool,
-    /// A join made no offers because the tracker had not answered yet; the
-    /// answer for the joined swarm makes them.
-    pub(super) offers_held: bool,
+}
+
+/// Whether two ICE server lists name different URLs (credentials aside:
+/// minted TURN credentials change with every answer).
+fn urls_differ(a: &[IceServer], b: &[IceServer]) -> bool {
+    a.len() != b.len() || a.iter().zip(b).any(|(x, y)| x.urls != y.urls)
 }
 
 /// New peer ids a client takes per tracker connection when told its id is
@@ -78,8 +77,6 @@ impl Client {
         self.tracker.unavailable = false;
         self.tracker.joined = None;
         self.tracker.peer_id_renewals = 0;
-        self.tracker.answered = false;
-        self.tracker.offers_held = false;
         self.outputs
             .push_back(Output::Tracker(ClientMessage::SubscribeManifest {
                 site_key: *self.guard.site_key(),
@@ -116,8 +113,6 @@ impl Client {
         self.tracker.connected = false;
         self.tracker.unavailable = true;
         self.tracker.joined = None;
-        self.tracker.answered = false;
-        self.tracker.offers_held = false;
         self.tracker.next_announce = None;
         self.tracker.draft = None;
         self.tracker.offers.clear();
@@ -152,9 +147,17 @@ impl Client {
                 ice_servers,
             } => {
                 // The tracker's list, whichever swarm the answer is for: it
-                // is per connection, and each answer replaces the last.
+                // is per connection, and each answer replaces the last. New
+                // URLs (not merely fresh TURN credentials) make the offers
+                // still unanswered out of date: their candidates were
+                // gathered once, without those servers (a join's offers are
+                // made before its answer, which brings the tracker's STUN
+                // and TURN servers).
+                let new_urls = urls_differ(&ice_servers, &self.tracker.ice_servers);
                 self.tracker.ice_servers = ice_servers;
-                self.tracker.answered = true;
+                if new_urls && self.has_unanswered_offers() {
+                    self.remake_offers(now);
+                }
                 if Some(info_hash) == self.tracker.joined {
                     let interval = Duration::from_secs(interval.clamp(10, 3600));
                     self.tracker.interval = Some(interval);
@@ -163,12 +166,10 @@ impl Client {
                     // others, wait for the answers to our offers (the
                     // offer-less first announce does not settle anything).
                     let others = (complete + incomplete).saturating_sub(1);
-                    let held = std::mem::take(&mut self.tracker.offers_held);
                     if others == 0 {
                         self.tracker.expected_answers = Some(0);
-                    } else if held {
-                        // The offers the join held back: make them now,
-                        // with the tracker's ICE servers.
+                    } else if new_urls {
+                        // The offers are being made again (above).
                         self.tracker.next_announce = Some(now);
                     } else if self.tracker.offers_sent > 0 {
                         self.tracker.expected_answers = Some(self.tracker.offers_sent.min(others));
@@ -303,14 +304,6 @@ impl Client {
             self.tracker.joined = Some(info_hash);
             self.tracker.offers_sent = 0;
         }
-        if !self.tracker.answered {
-            // No offers before the tracker's first answer: it carries the
-            // ICE servers (STUN, minted TURN credentials) they need, and it
-            // says whether anyone is there to offer to.
-            self.tracker.offers_held = true;
-            self.tracker.next_announce = None;
-            return;
-        }
         // Offers from the previous announce that nobody answered are stale.
         let stale: Vec<ConnId> = self
             .peers
@@ -417,6 +410,27 @@ impl Client {
         if self.tracker.draft.is_none() {
             self.tracker.next_announce = Some(now);
         }
+    }
+
+    /// Whether offers of ours are being made or await an answer.
+    fn has_unanswered_offers(&self) -> bool {
+        self.tracker.draft.is_some()
+            || self
+                .peers
+                .values()
+                .any(|p| matches!(p.phase, Phase::MakingOffer | Phase::Offered { .. }))
+    }
+
+    /// Drops the offers being made or awaiting an answer and announces
+    /// again at once with new ones (built with the current ICE servers).
+    fn remake_offers(&mut self, now: Instant) {
+        if let Some(draft) = self.tracker.draft.take() {
+            for conn in draft.waiting {
+                self.close(conn, CloseReason::Timeout);
+            }
+        }
+        // `start_announce` closes the rest (offered, unanswered) as stale.
+        self.tracker.next_announce = Some(now);
     }
 
     /// After losing peers, announce again soon (never more often than the
