@@ -306,17 +306,6 @@ impl Shared {
             self.from_peers()
         );
     }
-
-    /// Asserts the second visitor got at least one piece's worth of image
-    /// bytes from peers (the relay tests: see their module docs).
-    pub fn assert_shared_through_relay(&self) {
-        let piece = u64::from(peerhost_core::manifest::DEFAULT_PIECE_SIZE);
-        assert!(
-            self.from_peers() >= piece,
-            "the second visitor got {} image bytes from peers, less than one piece",
-            self.from_peers()
-        );
-    }
 }
 
 /// This namespace's UDP receive-buffer drops so far (`/proc/net/snmp`):

@@ -3,13 +3,12 @@
 //! still share, through coturn on the public address (the tracker mints
 //! its TURN REST credentials): the selected pair is relay, the drop rule
 //! counted the direct attempts, every image is byte-exact, and the second
-//! visitor got image bytes from the first through the relay. Not yet 90%
-//! of them: on the relay↔reflexive pair these visitors select, the
-//! transfer stalls past the client's request timeout after about half a
-//! megabyte and the rest comes from the origin — a finding, not understood
-//! yet (coturn's sockets show receive-buffer drops, printed; yet relay↔relay
-//! in the relay-only case reaches 90% on the same machine). See
-//! docs/real-networks.md. The same with two
+//! visitor got at least 90% of the image bytes from the first through the
+//! relay. That holds because the public side has a default route, as a
+//! real server does: without one, b's ICE checks from its relay candidate
+//! to a's private host address failed in coturn's relay socket
+//! (ENETUNREACH), coturn closed b's allocation, and the transfer stalled
+//! after about half a megabyte (see docs/real-networks.md). The same with two
 //! symmetric NATs (`masquerade random`), where STUN's answer is useless to
 //! a peer.
 
@@ -42,7 +41,7 @@ fn shares_through_turn(test: &str, options: TopologyOptions) {
         shared.stats,
         nat::udp_receive_buffer_errors()
     );
-    shared.assert_shared_through_relay();
+    shared.assert_mostly_from_peers();
     assert!(!shared.pairs.is_empty());
     for (local, remote) in &shared.pairs {
         assert!(

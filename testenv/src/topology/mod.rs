@@ -103,6 +103,11 @@ impl Home {
     }
 }
 
+/// The link the public side's default route leads into, and its peer
+/// (left down, so whatever is sent there is dropped).
+const VOID_LINK: &str = "ph-void";
+const VOID_PEER: &str = "ph-void-peer";
+
 /// A built simulated internet; torn down when dropped.
 pub struct Topology {
     block: u8,
@@ -198,6 +203,27 @@ impl Topology {
             "blackhole",
             &format!("{}/32", addresses::black_hole_ip(block)),
         ]))?;
+        // The rest of the internet: a packet for an address no home has
+        // (a home's private LAN address, say) is lost silently, as it is
+        // past a real server's default route, instead of failing the send
+        // (ENETUNREACH with no route at all, EINVAL with a `blackhole`
+        // one). coturn tears down a TURN allocation whose relay socket had
+        // a send fail, and ICE checks from a relay candidate to a peer's
+        // host candidate make exactly those sends (docs/real-networks.md).
+        // The default route leads into a veth whose peer is down: sends
+        // succeed and the packets are dropped. Topologies in this
+        // namespace share it; it is left in place on drop.
+        let void_exists = || run(Command::new("ip").args(["link", "show", VOID_LINK])).is_ok();
+        if !void_exists()
+            && let Err(e) = run(Command::new("ip").args([
+                "link", "add", VOID_LINK, "type", "veth", "peer", "name", VOID_PEER,
+            ]))
+            && !void_exists()
+        {
+            return Err(e);
+        }
+        run(Command::new("ip").args(["link", "set", VOID_LINK, "arp", "off", "up"]))?;
+        run(Command::new("ip").args(["route", "replace", "default", "dev", VOID_LINK]))?;
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
             .map_err(|e| SetupError::new("write /proc/sys/net/ipv4/ip_forward", e.to_string()))?;
         for i in 0..options.homes {
