@@ -89,16 +89,18 @@ fn firefox_whose_ice_fails_loads_from_origin() {
         "the origin served {origin} of {total} image bytes"
     );
 
-    // Wait (bounded) until attempts to reach the seed have failed and then
+    // Wait (bounded) until an attempt to reach the seed has failed and then
     // 4 s passed without a new failure: each attempt's SDP task waits at
     // most 3 s for gathering, then reads `localDescription` of a
-    // connection closed meanwhile — where the page used to get the error.
+    // connection closed meanwhile — where the page used to get the error
+    // (once per attempt: one attempt is enough to catch it; how many a
+    // visitor makes depends on how many offers the seed answers).
     let until = Instant::now() + Duration::from_secs(60);
     let failed = |logs: &[String]| logs.iter().filter(|l| l.contains("ICE failed")).count();
     let mut logs = browser.logs("v");
     let (mut seen, mut changed) = (failed(&logs), Instant::now());
     for _ in 0..600 {
-        if (seen >= 4 && changed.elapsed() >= Duration::from_secs(4)) || Instant::now() > until {
+        if (seen >= 1 && changed.elapsed() >= Duration::from_secs(4)) || Instant::now() > until {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -107,7 +109,7 @@ fn firefox_whose_ice_fails_loads_from_origin() {
             (seen, changed) = (failed(&logs), Instant::now());
         }
     }
-    assert!(seen >= 4, "ICE never failed here: {logs:#?}");
+    assert!(seen >= 1, "ICE never failed here: {logs:#?}");
     let stats = browser.eval("v", "peerhost.stats()");
     assert_eq!(stats["peers"], 0, "{stats}");
     assert_eq!(stats["bytesFromPeers"], 0, "{stats}");
