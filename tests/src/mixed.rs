@@ -20,6 +20,29 @@ pub struct SecondVisit {
     pub image_bytes: u64,
 }
 
+impl SecondVisit {
+    /// Asserts the second visitor (`who`, for messages) got every image
+    /// byte from peers: the origin counted none for it, and it has a peer.
+    pub fn assert_all_images_from_peers(&self, who: &str) {
+        let from_peers = self.stats["bytesFromPeers"].as_u64().unwrap_or(0);
+        assert_eq!(
+            self.origin_image_bytes, 0,
+            "the origin served {} of {} image bytes to the {who} visitor",
+            self.origin_image_bytes, self.image_bytes
+        );
+        assert!(
+            from_peers >= self.image_bytes,
+            "the {who} visitor got {from_peers} bytes from peers, less than the {} image bytes",
+            self.image_bytes
+        );
+        assert!(
+            self.stats["peers"].as_u64().unwrap_or(0) >= 1,
+            "{}",
+            self.stats
+        );
+    }
+}
+
 fn open(browser: &mut Browser, engine: Engine, visitor: &str) {
     match engine {
         Engine::Chromium => browser.open(visitor),

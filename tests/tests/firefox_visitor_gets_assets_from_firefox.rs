@@ -19,20 +19,5 @@ fn firefox_visitor_gets_images_from_firefox() {
         ("first", Engine::Firefox),
         ("second", Engine::Firefox),
     );
-    let from_peers = got.stats["bytesFromPeers"].as_u64().unwrap_or(0);
-    assert_eq!(
-        got.origin_image_bytes, 0,
-        "the origin served {} of {} image bytes to the second Firefox visitor",
-        got.origin_image_bytes, got.image_bytes
-    );
-    assert!(
-        from_peers >= got.image_bytes,
-        "the second Firefox visitor got {from_peers} bytes from peers, less than the {} image bytes",
-        got.image_bytes
-    );
-    assert!(
-        got.stats["peers"].as_u64().unwrap_or(0) >= 1,
-        "{}",
-        got.stats
-    );
+    got.assert_all_images_from_peers("Firefox");
 }
