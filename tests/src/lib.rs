@@ -6,6 +6,7 @@
 //! - [`mixed`]: a swarm of Chromium and Firefox visitors.
 //! - [`nat`]: the demo on a simulated internet, visitors behind NATs,
 //!   and which ICE candidates their connections used.
+//! - [`seeder`]: a native seeder of the demo site.
 //! - [`server`]: the `peerhost demo` server (origin with byte counters,
 //!   tracker, browser client files) on 127.0.0.1, run on its own thread.
 //! - [`visit`]: visits several tests make.
@@ -16,6 +17,7 @@ pub mod browser;
 pub mod check;
 pub mod mixed;
 pub mod nat;
+pub mod seeder;
 pub mod server;
 pub mod visit;
 pub mod worker;

@@ -6,16 +6,10 @@
 //! counter shows it uploaded them. This is also the Chromium ↔ webrtc-rs
 //! interop test.
 
-use std::time::{Duration, Instant};
-
-use peerhost_seeder::{SeedArgs, Seeder, SiteStatus};
 use peerhost_tests::browser::{Browser, browser_tests_enabled};
+use peerhost_tests::seeder::DemoSeeder;
 use peerhost_tests::server::TestServer;
 use sha2::{Digest as _, Sha256};
-
-fn seeder_status(seeder: &Seeder) -> SiteStatus {
-    seeder.status().into_iter().next().expect("one site")
-}
 
 #[test]
 fn browser_gets_assets_from_native_seeder_while_origin_refuses() {
@@ -27,41 +21,7 @@ fn browser_gets_assets_from_native_seeder_while_origin_refuses() {
     let tracker = format!("{}/tracker/announce", base.replacen("http://", "ws://", 1));
 
     // The seeder: `peerhost seed --site DIR` on the published demo site.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let args = SeedArgs {
-        sites: vec![server.site_dir()],
-        manifest_urls: Vec::new(),
-        site_keys: vec![peerhost_site::demo::demo_site_key()],
-        cache: None,
-        origin: None,
-        tracker,
-        max_peers: 32,
-        upload_rate: None,
-        metrics: None,
-        udp_addrs: vec!["127.0.0.1:0".into()],
-        sctp_window: 64 * 1024,
-        max_queued_bytes_per_peer: peerhost_seeder::MAX_QUEUED_BYTES_PER_PEER,
-        max_queued_bytes: peerhost_seeder::MAX_QUEUED_BYTES,
-        refresh_secs: 60,
-        ice_servers: Vec::new(),
-        ice_username: None,
-        ice_credential: None,
-        relay_only: false,
-    };
-    let seeder = rt.block_on(Seeder::start(&args)).expect("seeder starts");
-    assert!(seeder_status(&seeder).complete, "the seeder holds the site");
-    let joined = Instant::now();
-    while !seeder_status(&seeder).tracker_connected {
-        assert!(
-            joined.elapsed() < Duration::from_secs(20),
-            "the seeder did not reach the tracker"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let seeder = DemoSeeder::start(&server.site_dir(), &tracker, "127.0.0.1:0");
 
     server.set_assets_down(true);
     let mut browser = Browser::launch();
@@ -69,7 +29,7 @@ fn browser_gets_assets_from_native_seeder_while_origin_refuses() {
     browser.visit_via_worker("v", &base, "/about.html", "/plates.html");
     let images = browser.images("v");
     let stats = browser.eval("v", "peerhost.stats()");
-    let seeded = seeder_status(&seeder);
+    let seeded = seeder.status();
     let counters = server.counters();
     eprintln!(
         "visitor stats {stats}; seeder uploaded {} bytes to {} peers; origin: {:?}",
@@ -122,10 +82,5 @@ fn browser_gets_assets_from_native_seeder_while_origin_refuses() {
     );
 
     drop(browser);
-    rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(15), seeder.shutdown())
-            .await
-            .expect("seeder shuts down");
-    });
-    rt.shutdown_timeout(Duration::from_secs(5));
+    seeder.shutdown();
 }

@@ -5,15 +5,9 @@
 //! through the NAT, and the answers tell the visitor its mapped address
 //! (a peer-reflexive local candidate, as the selected pair shows).
 
-use std::time::{Duration, Instant};
-
-use peerhost_seeder::{SeedArgs, Seeder, SiteStatus};
 use peerhost_testenv::topology::TopologyOptions;
 use peerhost_tests::nat::{self, NatWorld};
-
-fn seeder_status(seeder: &Seeder) -> SiteStatus {
-    seeder.status().into_iter().next().expect("one site")
-}
+use peerhost_tests::seeder::DemoSeeder;
 
 #[test]
 fn nat_visitor_gets_images_from_public_seeder() {
@@ -29,42 +23,12 @@ fn nat_visitor_gets_images_from_public_seeder() {
     };
     let base = world.base();
     let public = world.topology.public_ip();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let args = SeedArgs {
-        sites: vec![world.server.site_dir()],
-        manifest_urls: Vec::new(),
-        site_keys: vec![peerhost_site::demo::demo_site_key()],
-        cache: None,
-        origin: None,
-        tracker: format!("{}/tracker/announce", base.replacen("http://", "ws://", 1)),
-        max_peers: 32,
-        upload_rate: None,
-        metrics: None,
-        udp_addrs: vec![format!("{public}:0")],
-        sctp_window: 64 * 1024,
-        max_queued_bytes_per_peer: peerhost_seeder::MAX_QUEUED_BYTES_PER_PEER,
-        max_queued_bytes: peerhost_seeder::MAX_QUEUED_BYTES,
-        refresh_secs: 60,
-        // The seeder is public: its host candidate is all a visitor needs.
-        ice_servers: Vec::new(),
-        ice_username: None,
-        ice_credential: None,
-        relay_only: false,
-    };
-    let seeder = rt.block_on(Seeder::start(&args)).expect("seeder starts");
-    assert!(seeder_status(&seeder).complete, "the seeder holds the site");
-    let joined = Instant::now();
-    while !seeder_status(&seeder).tracker_connected {
-        assert!(
-            joined.elapsed() < Duration::from_secs(20),
-            "the seeder did not reach the tracker"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // The seeder is public: its host candidate is all a visitor needs.
+    let seeder = DemoSeeder::start(
+        &world.server.site_dir(),
+        &format!("{}/tracker/announce", base.replacen("http://", "ws://", 1)),
+        &format!("{public}:0"),
+    );
 
     world.server.set_assets_down(true);
     let mut home = world.browser_in(0);
@@ -74,7 +38,7 @@ fn nat_visitor_gets_images_from_public_seeder() {
     let stats = home.eval("v", "peerhost.stats()");
     let pairs = nat::selected_pairs(&mut home, "v");
     let recorded = nat::recorded(&mut home, "v");
-    let seeded = seeder_status(&seeder);
+    let seeded = seeder.status();
     eprintln!(
         "FIGURES nat case 4 (visitor behind NAT, seeder public): from peers {} bytes; \
          selected pairs {pairs:?}; first data-channel message at {} ms; seeder uploaded {} bytes",
@@ -107,10 +71,5 @@ fn nat_visitor_gets_images_from_public_seeder() {
     }
 
     drop(home);
-    rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(15), seeder.shutdown())
-            .await
-            .expect("seeder shuts down");
-    });
-    rt.shutdown_timeout(Duration::from_secs(5));
+    seeder.shutdown();
 }
